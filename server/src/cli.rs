@@ -1,0 +1,117 @@
+//! The command line: `serve` (default), `migrate`, `user add`, `seed-demo`.
+
+use std::io::{BufRead, Write};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::accounts::model::NewUser;
+use crate::accounts::service;
+use crate::config::Config;
+use crate::records::audit::Actor;
+use crate::{App, AppState, seed};
+
+#[derive(Debug, Parser)]
+#[command(name = "consilium", version, about = "Self-hostable telemedicine consultations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default): CONSILIUM_BIND, 127.0.0.1:8080 unless set.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Create the demo clinic's accounts (those that do not exist yet) and print their sign-ins.
+    SeedDemo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Add(UserAdd),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAdd {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    /// patient, doctor or admin
+    #[arg(long)]
+    pub role: String,
+    /// IANA time zone, e.g. Europe/Berlin
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    #[arg(long)]
+    pub specialty: Option<String>,
+    /// Read the password from the first line of standard input (required: never on the command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+/// Runs a parsed command. Standard input and output are passed in so tests can drive it.
+pub async fn run(
+    cli: Cli,
+    config: Config,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, out).await,
+        Command::Migrate => {
+            let state = AppState::open(config).await?;
+            writeln!(out, "database is up to date ({:?})", state.engine)?;
+            Ok(())
+        }
+        Command::User { command: UserCommand::Add(a) } => {
+            let mut password = String::new();
+            input.read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let state = AppState::open(config).await?;
+            let new = NewUser {
+                email: a.email,
+                name: a.name,
+                role: a.role,
+                password,
+                timezone: Some(a.timezone),
+                specialty: a.specialty,
+                locale: None,
+            };
+            let user =
+                service::create(&state.db, &Actor::cli(), new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "created {} {} ({})", user.role.as_str(), user.email, user.id)?;
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let bind = config.bind;
+            let state = AppState::open(config).await?;
+            let logins = seed::seed_demo(&state.db).await?;
+            if logins.is_empty() {
+                writeln!(out, "the demo accounts already exist; nothing to do")?;
+            } else {
+                write!(out, "{}", seed::describe(&logins, &format!("http://{bind}")))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    tracing::info!(config = ?config, "starting");
+    let app = App::build(config).await?;
+    let addr = app.local_addr();
+    if let Some(logins) = seed::seed_on_first_start(&app.state).await? {
+        write!(out, "{}", seed::describe(&logins, &format!("http://{addr}")))?;
+    }
+    writeln!(out, "Consilium is listening on http://{addr} (database: {:?})", app.state.engine)?;
+    out.flush()?;
+    app.run_until(crate::shutdown_signal()).await
+}

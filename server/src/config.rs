@@ -1,0 +1,265 @@
+//! Runtime configuration: `CONSILIUM_*` environment variables, optionally preceded by a
+//! `KEY=VALUE` file named by `CONSILIUM_CONFIG`. The environment wins over the file.
+//! Every setting has a default so that a bare `consilium` starts on the embedded database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Output format of the structured logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default on a terminal).
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything the process needs to know at start. `Debug` never prints the secret.
+#[derive(Clone)]
+pub struct Config {
+    /// Address the HTTP server binds (`CONSILIUM_BIND`, default 127.0.0.1:8080).
+    pub bind: SocketAddr,
+    /// Directory for the SQLite file, blobs and the generated secret (`CONSILIUM_DATA_DIR`, `./data`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…` (`CONSILIUM_DATABASE_URL`); unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// HS256 signing key for access tokens (`CONSILIUM_JWT_SECRET`); generated and kept under
+    /// `data_dir` when unset.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an access token (`CONSILIUM_TOKEN_TTL_SECS`, 12 h).
+    pub token_ttl: Duration,
+    /// Whether the login cookie carries `Secure` (`CONSILIUM_COOKIE_SECURE`); `auto` means
+    /// "when the request arrived over TLS, as told by `X-Forwarded-Proto` from a trusted proxy".
+    pub cookie_secure: CookieSecure,
+    /// Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy (`CONSILIUM_TRUST_PROXY`).
+    pub trust_proxy: bool,
+    /// Failed-login budget per account: burst size (`CONSILIUM_LOGIN_BURST_ACCOUNT`, 5).
+    pub login_burst_account: u32,
+    /// Login budget per client address: burst size (`CONSILIUM_LOGIN_BURST_ADDR`, 20).
+    pub login_burst_addr: u32,
+    /// One login attempt is given back every this many seconds (`CONSILIUM_LOGIN_REFILL_SECS`, 30).
+    pub login_refill: Duration,
+    /// Largest accepted request body in bytes for JSON and forms (`CONSILIUM_MAX_BODY_BYTES`, 64 KiB).
+    pub max_body_bytes: usize,
+    /// Log format (`CONSILIUM_LOG_FORMAT`: `pretty` or `json`).
+    pub log_format: LogFormat,
+    /// Seed the demo clinic into an empty embedded database at first start
+    /// (`CONSILIUM_DEMO`, default true; never applies to PostgreSQL).
+    pub demo_on_first_start: bool,
+}
+
+/// See [`Config::cookie_secure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieSecure {
+    Always,
+    Never,
+    Auto,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("token_ttl", &self.token_ttl)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("login_burst_account", &self.login_burst_account)
+            .field("login_burst_addr", &self.login_burst_addr)
+            .field("login_refill", &self.login_refill)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("log_format", &self.log_format)
+            .field("demo_on_first_start", &self.demo_on_first_start)
+            .finish()
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host/db` URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{}:<redacted>@{}", &url[..s], user, &url[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(12 * 3600),
+            cookie_secure: CookieSecure::Auto,
+            trust_proxy: false,
+            login_burst_account: 5,
+            login_burst_addr: 20,
+            login_refill: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+            log_format: LogFormat::Pretty,
+            demo_on_first_start: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment (and the file it may name).
+    pub fn from_env() -> anyhow::Result<Config> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(path) = std::env::var("CONSILIUM_CONFIG") {
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("reading config file {path}"))?;
+            vars.extend(parse_env_file(&text)?);
+        }
+        vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("CONSILIUM_")));
+        Config::from_map(&vars)
+    }
+
+    /// Builds a configuration from `CONSILIUM_*` pairs; unknown keys are an error so that a
+    /// typo does not silently fall back to a default.
+    pub fn from_map(vars: &HashMap<String, String>) -> anyhow::Result<Config> {
+        let mut c = Config::default();
+        for (key, value) in vars {
+            let v = value.trim();
+            match key.as_str() {
+                "CONSILIUM_CONFIG" => {}
+                "CONSILIUM_BIND" => c.bind = parse(key, v)?,
+                "CONSILIUM_DATA_DIR" => c.data_dir = PathBuf::from(v),
+                "CONSILIUM_DATABASE_URL" => c.database_url = non_empty(v),
+                "CONSILIUM_JWT_SECRET" => {
+                    if !v.is_empty() && v.len() < 32 {
+                        bail!("CONSILIUM_JWT_SECRET must be at least 32 characters");
+                    }
+                    c.jwt_secret = non_empty(v);
+                }
+                "CONSILIUM_TOKEN_TTL_SECS" => c.token_ttl = Duration::from_secs(parse(key, v)?),
+                "CONSILIUM_COOKIE_SECURE" => {
+                    c.cookie_secure = match v {
+                        "true" | "1" | "always" => CookieSecure::Always,
+                        "false" | "0" | "never" => CookieSecure::Never,
+                        "auto" | "" => CookieSecure::Auto,
+                        _ => bail!("CONSILIUM_COOKIE_SECURE must be true, false or auto"),
+                    }
+                }
+                "CONSILIUM_TRUST_PROXY" => c.trust_proxy = parse_bool(key, v)?,
+                "CONSILIUM_LOGIN_BURST_ACCOUNT" => c.login_burst_account = parse_positive(key, v)?,
+                "CONSILIUM_LOGIN_BURST_ADDR" => c.login_burst_addr = parse_positive(key, v)?,
+                "CONSILIUM_LOGIN_REFILL_SECS" => {
+                    c.login_refill = Duration::from_secs(parse_positive(key, v)?.into())
+                }
+                "CONSILIUM_MAX_BODY_BYTES" => c.max_body_bytes = parse(key, v)?,
+                "CONSILIUM_LOG_FORMAT" => {
+                    c.log_format = match v {
+                        "json" => LogFormat::Json,
+                        "pretty" | "" => LogFormat::Pretty,
+                        _ => bail!("CONSILIUM_LOG_FORMAT must be pretty or json"),
+                    }
+                }
+                "CONSILIUM_DEMO" => c.demo_on_first_start = parse_bool(key, v)?,
+                // Read by the logger and by the test harness, not here.
+                "CONSILIUM_LOG" | "CONSILIUM_TEST_DATABASE_URL" => {}
+                other => bail!("unknown setting {other}: see the configuration table in README.md"),
+            }
+        }
+        Ok(c)
+    }
+
+    /// The database URL in effect: the configured one, or the embedded SQLite file.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("consilium.db").display()),
+        }
+    }
+
+    /// True when the embedded SQLite default is in use.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.as_deref().is_none_or(|u| u.starts_with("sqlite:"))
+    }
+}
+
+fn non_empty(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+fn parse<T: std::str::FromStr>(key: &str, v: &str) -> anyhow::Result<T> {
+    v.parse().map_err(|_| anyhow::anyhow!("{key}: cannot read {v:?}"))
+}
+
+fn parse_positive(key: &str, v: &str) -> anyhow::Result<u32> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("{key} must be a positive whole number, got {v:?}"),
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> anyhow::Result<bool> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => bail!("{key} must be true or false, got {v:?}"),
+    }
+}
+
+/// Parses `KEY=VALUE` lines; `#` starts a comment line; values may be double-quoted.
+fn parse_env_file(text: &str) -> anyhow::Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            bail!("config file line {}: expected KEY=VALUE", n + 1);
+        };
+        let v = v.trim();
+        let v = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut vars = HashMap::new();
+        vars.insert("CONSILIUM_JWT_SECRET".into(), "x".repeat(40));
+        vars.insert("CONSILIUM_DATABASE_URL".into(), "postgres://app:hunter22@db/c".into());
+        let printed = format!("{:?}", Config::from_map(&vars).unwrap());
+        assert!(!printed.contains("hunter22"), "{printed}");
+        assert!(!printed.contains(&"x".repeat(40)), "{printed}");
+        assert!(printed.contains("postgres://app:<redacted>@db/c"), "{printed}");
+    }
+
+    #[test]
+    fn unknown_and_malformed_settings_are_errors() {
+        let one = |k: &str, v: &str| Config::from_map(&HashMap::from([(k.into(), v.into())]));
+        assert!(one("CONSILIUM_BNID", "1").is_err());
+        assert!(one("CONSILIUM_BIND", "not-an-address").is_err());
+        assert!(one("CONSILIUM_JWT_SECRET", "short").is_err());
+        assert!(one("CONSILIUM_LOGIN_BURST_ADDR", "0").is_err());
+        assert_eq!(one("CONSILIUM_BIND", "0.0.0.0:9000").unwrap().bind.port(), 9000);
+    }
+
+    #[test]
+    fn env_file_lines_are_parsed() {
+        let m = parse_env_file("# c\nCONSILIUM_BIND = \"127.0.0.1:1\"\n\n").unwrap();
+        assert_eq!(m["CONSILIUM_BIND"], "127.0.0.1:1");
+        assert!(parse_env_file("nonsense").is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! Consilium: a self-hostable telemedicine consultation platform.
+//!
+//! Layout (data flows edge → domain → storage):
+//! - [`config`]: settings from the environment; [`error`]: the one error type.
+//! - [`db`]: the sqlx `Any` pool (SQLite or PostgreSQL) and migrations.
+//! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
+//! - [`records`]: the audit log; [`web`]: pages, i18n, static files; [`ops`]: probes, metrics,
+//!   security middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
+//!
+//! [`App::build`] wires these into one axum `Router` behind one listener.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod records;
+pub mod seed;
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::token::{TokenKeys, load_or_create_secret};
+use crate::config::Config;
+use crate::db::{Db, Engine};
+use crate::error::AppError;
+
+/// Shared, cheaply cloned state handed to every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub engine: Engine,
+    pub config: Arc<Config>,
+    pub keys: Arc<TokenKeys>,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    /// Opens storage (migrating it) and prepares keys and throttles.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        let (db, engine) = db::connect(&config.effective_database_url()).await?;
+        let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let keys = Arc::new(TokenKeys::new(&secret, config.token_ttl));
+        let throttle = Arc::new(LoginThrottle::new(&config));
+        web::set_body_limit(config.max_body_bytes);
+        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Consilium API", description = "Telemedicine consultations: accounts, scheduling, video rooms, diagnosis."),
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Sign-in and one's own profile"),
+         (name = "users", description = "Account administration (admins)"),
+         (name = "audit", description = "Audit log (admins)"),
+         (name = "meta", description = "This description"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+    }
+}
+
+/// Every `/api` route, each registered with its OpenAPI description in the same call.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(openapi_json))
+        .merge(auth::api_router())
+        .merge(accounts::api_router())
+        .merge(records::api_router())
+}
+
+/// The generated OpenAPI 3.1 document, built once.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| api_routes().split_for_parts().1)
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(openapi())
+}
+
+/// Browser pages; their errors are rendered as HTML.
+fn page_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(web::pages::dashboard))
+        .route("/login", get(auth::pages::login_page).post(auth::pages::login_submit))
+        .route("/logout", post(auth::pages::logout))
+        .route("/settings", get(web::pages::settings).post(web::pages::save_settings))
+        .route("/lang/{code}", get(web::pages::set_language))
+        .route("/admin/users", get(accounts::pages::list).post(accounts::pages::create))
+        .route("/admin/users/{id}", get(accounts::pages::edit).post(accounts::pages::save))
+        .route("/admin/users/{id}/active", post(accounts::pages::set_active))
+        .route("/admin/audit", get(records::handlers::page))
+        .layer(from_fn(web::html_errors))
+}
+
+/// The complete application router.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api)
+        .merge(page_routes())
+        .route("/static/{file}", get(web::statics::serve))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics::render))
+        .fallback(not_found)
+        .route_layer(from_fn(ops::metrics::track))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(from_fn(ops::security::cross_site_guard))
+        .layer(from_fn(ops::security::headers))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: query strings may one day carry tokens.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Unknown paths: JSON under `/api`, an HTML page elsewhere.
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return AppError::NotFound("route").into_response();
+    }
+    let (parts, _) = req.into_parts();
+    web::error_page(web::negotiate(&parts, None), StatusCode::NOT_FOUND, "page not found".into())
+}
+
+/// A bound, ready-to-serve application.
+pub struct App {
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Opens storage and binds the configured address.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let bind = config.bind;
+        let state = AppState::open(config).await?;
+        ops::metrics::handle();
+        let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+        Ok(App { state, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.state.throttle.clone().spawn_pruner();
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

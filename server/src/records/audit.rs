@@ -1,0 +1,180 @@
+//! The audit log: one row per read or change of patient data and per sign-in event. Every
+//! feature calls [`record`] inside the transaction of the change it describes, so a change and
+//! its audit row land together or not at all. Rows never hold passwords, tokens or image bytes.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::accounts::model::Role;
+use crate::auth::CurrentUser;
+use crate::db::{Db, new_id, now_ms};
+use crate::error::Result;
+
+/// Who did it and from where; built from the request.
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub role: Option<Role>,
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    pub fn user(user: &CurrentUser, client_addr: &str) -> Actor {
+        Actor { id: Some(user.id.clone()), role: Some(user.role), client_addr: Some(client_addr.to_string()) }
+    }
+
+    /// The command line acting on the database directly.
+    pub fn cli() -> Actor {
+        Actor { id: None, role: None, client_addr: Some("cli".into()) }
+    }
+}
+
+/// One event to record.
+#[derive(Clone, Debug)]
+pub struct Event<'a> {
+    /// Dotted verb, e.g. `user.read`, `user.update`, `auth.login`.
+    pub action: &'a str,
+    /// The patient whose data was touched, if any.
+    pub patient_id: Option<&'a str>,
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<&'a str>,
+    /// Short free text (e.g. which fields changed); never secrets or contents.
+    pub detail: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: &'a str) -> Self {
+        Event { action, patient_id: None, object_type: None, object_id: None, detail: None }
+    }
+
+    pub fn object(mut self, kind: &'a str, id: &'a str) -> Self {
+        self.object_type = Some(kind);
+        self.object_id = Some(id);
+        self
+    }
+
+    pub fn patient(mut self, id: Option<&'a str>) -> Self {
+        self.patient_id = id;
+        self
+    }
+
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+/// Writes one audit row.
+pub async fn record(conn: &mut AnyConnection, actor: &Actor, e: Event<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor_id, actor_role, action, patient_id, object_type,
+                                object_id, client_addr, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(new_id())
+    .bind(now_ms())
+    .bind(actor.id.as_deref())
+    .bind(actor.role.map(Role::as_str))
+    .bind(e.action)
+    .bind(e.patient_id)
+    .bind(e.object_type)
+    .bind(e.object_id)
+    .bind(actor.client_addr.as_deref())
+    .bind(e.detail.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored audit row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub action: String,
+    pub patient_id: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub detail: Option<String>,
+}
+
+fn from_row(r: &AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor_id: r.try_get("actor_id")?,
+        actor_role: r.try_get("actor_role")?,
+        action: r.try_get("action")?,
+        patient_id: r.try_get("patient_id")?,
+        object_type: r.try_get("object_type")?,
+        object_id: r.try_get("object_id")?,
+        client_addr: r.try_get("client_addr")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// Filters for browsing the log; all optional, newest first.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only rows by this actor (user id).
+    pub actor: Option<String>,
+    /// Only rows about this patient (user id).
+    pub patient: Option<String>,
+    /// Only this action, or actions starting with it when it ends in `.` (e.g. `user.`).
+    pub action: Option<String>,
+    /// Only rows at or after this time (ms since epoch).
+    pub from: Option<i64>,
+    /// Only rows before this time (ms since epoch).
+    pub to: Option<i64>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+    /// Only rows older than this row id (for paging).
+    pub before: Option<String>,
+}
+
+/// Reads rows matching a filter.
+pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(crate::error::AppError::invalid("limit", "limit must be between 1 and 500"));
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && f > t
+    {
+        return Err(crate::error::AppError::invalid("from", "from must not be after to"));
+    }
+    let action_pattern = q
+        .action
+        .as_deref()
+        .map(|a| if a.ends_with('.') { format!("{}%", a.replace('%', "")) } else { a.replace('%', "") });
+    let rows = sqlx::query(
+        "SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id,
+                client_addr, detail
+         FROM audit_log
+         WHERE ($1 IS NULL OR actor_id = $1)
+           AND ($2 IS NULL OR patient_id = $2)
+           AND ($3 IS NULL OR action LIKE $3)
+           AND ($4 IS NULL OR at >= $4)
+           AND ($5 IS NULL OR at < $5)
+           AND ($6 IS NULL OR id < $6)
+         ORDER BY id DESC
+         LIMIT $7",
+    )
+    .bind(q.actor.as_deref().filter(|s| !s.is_empty()))
+    .bind(q.patient.as_deref().filter(|s| !s.is_empty()))
+    .bind(action_pattern.filter(|s| !s.is_empty()))
+    .bind(q.from)
+    .bind(q.to)
+    .bind(q.before.as_deref().filter(|s| !s.is_empty()))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -1,0 +1,261 @@
+//! Interface languages and the translation table. Every string a page shows goes through
+//! [`Tr::t`]; a unit test checks that each key used in a template exists in both languages.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::accounts::model::Role;
+
+/// A supported interface language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// Accepts `en`, `zh` and regional forms such as `en-GB`, `zh-CN`, `zh-Hans`.
+    pub fn from_code(s: &str) -> Option<Lang> {
+        let primary = s.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Lang::En),
+            "zh" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+
+    /// Picks the supported language with the highest `q` in an `Accept-Language` header.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let tag = pieces.next().unwrap_or("").trim();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if let Some(lang) = Lang::from_code(tag)
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+}
+
+/// Translator handed to templates as `page.tr`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    /// The text for `key`; an unknown key shows itself, so a gap is visible, not blank.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        match table().get(key) {
+            Some((en, zh)) => match self.0 {
+                Lang::En => en,
+                Lang::Zh => zh,
+            },
+            None => key,
+        }
+    }
+
+    pub fn role(&self, role: &Role) -> &'static str {
+        match role {
+            Role::Patient => self.t("role.patient"),
+            Role::Doctor => self.t("role.doctor"),
+            Role::Admin => self.t("role.admin"),
+        }
+    }
+
+    /// Value for `<html lang>`.
+    pub fn html_lang(&self) -> &'static str {
+        match self.0 {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+}
+
+fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    TABLE.get_or_init(|| STRINGS.iter().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
+}
+
+/// key, English, Simplified Chinese.
+pub const STRINGS: &[(&str, &str, &str)] = &[
+    ("nav.menu", "Menu", "菜单"),
+    ("nav.home", "Home", "首页"),
+    ("nav.users", "Users", "用户"),
+    ("nav.audit", "Audit log", "审计日志"),
+    ("nav.settings", "Settings", "设置"),
+    ("nav.logout", "Sign out", "退出登录"),
+    (
+        "footer.notice",
+        "Consilium · telemedicine consultations · self-hosted",
+        "Consilium · 远程医疗会诊 · 自托管",
+    ),
+    ("role.patient", "Patient", "患者"),
+    ("role.doctor", "Doctor", "医生"),
+    ("role.admin", "Administrator", "管理员"),
+    ("field.email", "Email", "电子邮箱"),
+    ("field.password", "Password", "密码"),
+    ("field.name", "Name", "姓名"),
+    ("field.role", "Role", "角色"),
+    ("field.specialty", "Specialty", "专科"),
+    ("field.timezone", "Time zone", "时区"),
+    ("field.language", "Language", "语言"),
+    ("action.save", "Save", "保存"),
+    ("action.filter", "Filter", "筛选"),
+    ("login.title", "Sign in", "登录"),
+    ("login.intro", "Sign in to your Consilium account.", "登录您的 Consilium 账户。"),
+    ("login.submit", "Sign in", "登录"),
+    ("login.failed", "The email or password is wrong.", "电子邮箱或密码错误。"),
+    (
+        "login.throttled",
+        "Too many sign-in attempts. Please wait a moment and try again.",
+        "登录尝试次数过多，请稍后再试。",
+    ),
+    ("dash.welcome", "Welcome", "欢迎"),
+    ("dash.patient.consultations", "Your consultations", "您的会诊"),
+    ("dash.patient.none", "You have no consultations booked yet.", "您还没有预约任何会诊。"),
+    ("dash.patient.join", "Joining a video consultation", "加入视频会诊"),
+    (
+        "dash.patient.join_help",
+        "When your consultation starts, open the link you were sent. Nothing needs to be installed; a clinician will let you in from the waiting room.",
+        "会诊开始时，请打开您收到的链接。无需安装任何软件；医生会从候诊室让您进入。",
+    ),
+    ("dash.doctor.agenda", "Today's agenda", "今日日程"),
+    ("dash.doctor.none", "No consultations are scheduled for today.", "今天没有安排会诊。"),
+    ("dash.doctor.reviews", "Case reviews", "病例讨论"),
+    (
+        "dash.doctor.no_reviews",
+        "You have not been invited to any case review.",
+        "您尚未受邀参加任何病例讨论。",
+    ),
+    ("dash.admin.accounts", "Accounts", "账户"),
+    ("dash.admin.manage_users", "Manage users", "管理用户"),
+    (
+        "dash.admin.audit_help",
+        "Every read or change of patient data and every sign-in is recorded.",
+        "每一次患者数据的查看或修改以及每一次登录都会被记录。",
+    ),
+    ("dash.admin.open_audit", "Open the audit log", "打开审计日志"),
+    ("dash.admin.inactive", "Inactive", "已停用"),
+    ("users.search", "Search", "搜索"),
+    ("users.all_roles", "All roles", "全部角色"),
+    ("users.show_inactive", "Show inactive", "显示已停用"),
+    ("users.status", "Status", "状态"),
+    ("users.active", "Active", "正常"),
+    ("users.inactive", "Inactive", "已停用"),
+    ("users.none", "No users match.", "没有匹配的用户。"),
+    ("users.create", "Create user", "创建用户"),
+    ("users.created", "The user was created.", "用户已创建。"),
+    ("users.edit", "Edit account", "编辑账户"),
+    ("users.saved", "Changes saved.", "更改已保存。"),
+    ("users.new_password", "New password", "新密码"),
+    ("users.new_password_hint", "Leave empty to keep the current one", "留空则保持不变"),
+    ("users.access", "Access", "访问权限"),
+    ("users.deactivate", "Deactivate account", "停用账户"),
+    (
+        "users.deactivate_confirm",
+        "Deactivate this account? Its sessions end at once.",
+        "确定停用此账户？其所有登录会话将立即失效。",
+    ),
+    (
+        "users.deactivate_help",
+        "A deactivated account cannot sign in, and every session it had ends at once. Its records are kept.",
+        "停用的账户无法登录，现有会话立即失效。其记录会被保留。",
+    ),
+    ("users.deactivated", "The account was deactivated.", "账户已停用。"),
+    ("users.reactivate", "Reactivate account", "重新启用账户"),
+    ("users.reactivated", "The account was reactivated.", "账户已重新启用。"),
+    (
+        "audit.intro",
+        "Who read or changed which patient's data, and when. Newest first.",
+        "谁在何时查看或修改了哪位患者的数据。按时间倒序。",
+    ),
+    ("audit.time", "Time", "时间"),
+    ("audit.actor", "Actor", "操作者"),
+    ("audit.action", "Action", "操作"),
+    ("audit.patient", "Patient", "患者"),
+    ("audit.object", "Object", "对象"),
+    ("audit.address", "Address", "地址"),
+    ("audit.detail", "Detail", "详情"),
+    ("audit.from", "From", "起始"),
+    ("audit.to", "Until", "截止"),
+    ("audit.user_id", "user id", "用户 ID"),
+    ("audit.none", "No entries match.", "没有匹配的记录。"),
+    ("audit.older", "Older entries", "更早的记录"),
+    ("settings.saved", "Your settings were saved.", "您的设置已保存。"),
+    ("settings.lang_auto", "Follow my browser", "跟随浏览器"),
+    ("error.forbidden", "Not allowed", "无权访问"),
+    ("error.not_found", "Not found", "未找到"),
+    ("error.server", "Something went wrong", "出现错误"),
+    ("error.bad_input", "This request could not be completed", "无法完成此请求"),
+    ("error.back", "Back to the start page", "返回首页"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_supported_language() {
+        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Lang::Zh);
+        assert_eq!(Lang::from_accept_language("fr-FR,en;q=0.5,zh;q=0.4"), Lang::En);
+        assert_eq!(Lang::from_accept_language("de"), Lang::En);
+        assert_eq!(Lang::from_accept_language("en;q=0.2, zh-Hans;q=0.9"), Lang::Zh);
+    }
+
+    #[test]
+    fn every_key_has_both_languages_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, zh) in STRINGS {
+            assert!(seen.insert(k), "duplicate key {k}");
+            assert!(!en.is_empty() && !zh.is_empty(), "{k} lacks a translation");
+        }
+    }
+
+    #[test]
+    fn every_key_used_in_templates_and_code_is_translated() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut files = Vec::new();
+        for dir in [
+            "web/templates",
+            "server/src",
+            "server/src/web",
+            "server/src/auth",
+            "server/src/accounts",
+            "server/src/records",
+        ] {
+            for e in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file()
+                    && p.extension().is_some_and(|x| x == "html" || x == "rs")
+                    && !p.ends_with("i18n.rs")
+                {
+                    files.push(p);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for piece in text.split(".t(\"").skip(1) {
+                let key = piece.split('"').next().unwrap();
+                if !table().contains_key(key) {
+                    missing.push(format!("{key} ({})", f.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+}

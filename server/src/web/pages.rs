@@ -1,0 +1,160 @@
+//! Pages every signed-in role shares: the role dashboard, personal settings, language switch.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+
+use super::{PageCtx, PageForm, i18n::Lang, no_store, render, safe_next};
+use crate::AppState;
+use crate::accounts::db as users;
+use crate::accounts::model::Role;
+use crate::auth::handlers::{MePatch, update_own_profile};
+use crate::auth::{ClientAddr, CurrentUser};
+use crate::error::{AppError, Result};
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    page: PageCtx,
+    name: String,
+    role: Role,
+    specialty: Option<String>,
+    timezone: String,
+    counts: Vec<(&'static str, i64)>,
+}
+
+/// `GET /`: the signed-in person's start page, by role.
+pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: CurrentUser) -> Result<Response> {
+    let mut conn = state.db.acquire().await?;
+    let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
+    let mut counts = Vec::new();
+    if me.role == Role::Admin {
+        let rows = users::list(
+            &state.db,
+            &users::ListFilter { include_inactive: true, limit: 100_000, ..Default::default() },
+        )
+        .await?;
+        for role in Role::ALL {
+            counts.push((
+                page.tr.role(&role),
+                rows.iter().filter(|u| u.role == role && u.active).count() as i64,
+            ));
+        }
+        counts.push((page.tr.t("dash.admin.inactive"), rows.iter().filter(|u| !u.active).count() as i64));
+    }
+    let t = Dashboard {
+        page,
+        name: me.name,
+        role: me.role,
+        specialty: me.specialty,
+        timezone: me.timezone,
+        counts,
+    };
+    Ok((no_store_header(), render(&t)).into_response())
+}
+
+fn no_store_header() -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
+    [no_store()]
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct Settings {
+    page: PageCtx,
+    name: String,
+    timezone: String,
+    locale: String,
+    zones: &'static [&'static str],
+    saved: bool,
+}
+
+/// Frequently used zones offered as suggestions; any IANA name is accepted.
+pub const COMMON_ZONES: &[&str] = &[
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Asia/Dubai",
+    "Australia/Sydney",
+    "Africa/Johannesburg",
+];
+
+#[derive(Deserialize)]
+pub struct SavedFlag {
+    saved: Option<String>,
+}
+
+/// `GET /settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    Query(q): Query<SavedFlag>,
+) -> Result<Response> {
+    let mut conn = state.db.acquire().await?;
+    let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
+    let t = Settings {
+        page,
+        name: me.name,
+        timezone: me.timezone,
+        locale: me.locale.unwrap_or_else(|| "auto".into()),
+        zones: COMMON_ZONES,
+        saved: q.saved.is_some(),
+    };
+    Ok(render(&t))
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    name: String,
+    timezone: String,
+    locale: String,
+}
+
+/// `POST /settings`.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    PageForm(f): PageForm<SettingsForm>,
+) -> Result<Redirect> {
+    let patch = MePatch { name: Some(f.name), timezone: Some(f.timezone), locale: Some(f.locale) };
+    update_own_profile(&state, &user, &addr, patch).await?;
+    Ok(Redirect::to("/settings?saved=1"))
+}
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+/// `GET /lang/{code}`: remembers a language choice in a cookie and goes back.
+pub async fn set_language(
+    Path(code): Path<String>,
+    Query(q): Query<NextParam>,
+    jar: CookieJar,
+) -> Result<(CookieJar, Redirect)> {
+    let lang = Lang::from_code(&code)
+        .ok_or_else(|| AppError::invalid("lang", "supported languages are en and zh"))?;
+    let cookie = Cookie::build((super::LANG_COOKIE, lang.code()))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::days(365))
+        .build();
+    Ok((jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))))
+}

@@ -1,0 +1,27 @@
+//! Static assets compiled into the binary (no build step, no files to deploy beside it).
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../../../web/static/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/app.js")),
+];
+
+/// `GET /static/{file}`.
+pub async fn serve(Path(name): Path<String>) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, mime, bytes)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => AppError::NotFound("file").into_response(),
+    }
+}
