@@ -1,1 +1,11 @@
+//! HTTP-level integration tests: each test starts its own server with its own database
+//! (SQLite by default, PostgreSQL when CONSILIUM_TEST_DATABASE_URL is set).
 
+mod audit;
+mod auth;
+mod cli;
+mod openapi;
+mod ops;
+mod pages;
+mod tokens;
+mod users;

@@ -1,1 +1,191 @@
+//! Test harness: [`spawn_app`] starts a real Consilium on 127.0.0.1:0 with its own fresh
+//! database — a SQLite file in a temporary directory, or, when `CONSILIUM_TEST_DATABASE_URL`
+//! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`), a new database on it.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use consilium::accounts::model::{NewUser, Role, User};
+use consilium::accounts::service;
+use consilium::config::Config;
+use consilium::records::audit::Actor;
+use consilium::{App, AppState};
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Prefix of every database the harness creates on PostgreSQL (CI drops them afterwards).
+pub const PG_TEST_DB_PREFIX: &str = "consilium_t_";
+
+/// A running server and the means to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// A client that follows no redirects and keeps no cookies.
+    pub http: reqwest::Client,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A user created for a test, with a valid token.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub user: User,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+}
+
+/// The database engine the suite runs against, for messages.
+pub fn engine_name() -> &'static str {
+    if std::env::var("CONSILIUM_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+async fn fresh_database_url(data_dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let Some(server) = std::env::var("CONSILIUM_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let _ = data_dir;
+    let server = server.trim_end_matches('/').to_string();
+    let name = format!("{PG_TEST_DB_PREFIX}{}", uuid::Uuid::now_v7().simple());
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    Ok(Some(format!("{server}/{name}")))
+}
+
+/// Starts an app with test defaults (no demo seeding, a fixed secret).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after letting the test adjust the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = std::env::temp_dir().join(format!("consilium-test-{}", uuid::Uuid::now_v7().simple()));
+    let mut config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.clone(),
+        database_url: fresh_database_url(&data_dir).await.expect("creating a test database"),
+        jwt_secret: Some("test-secret-test-secret-test-secret-0123".into()),
+        demo_on_first_start: false,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let app = App::build(config).await.expect("building the app");
+    let addr = app.local_addr();
+    let state = app.state.clone();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { addr, state, http, data_dir, shutdown: Some(tx) }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A request with an optional bearer token.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let rb = self.http.request(method, self.url(path));
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let r = self.request(Method::GET, path, token).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let r = self.request(method, path, token).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an account directly through the service layer and issues it a token.
+    pub async fn create_user(&self, role: Role) -> TestUser {
+        self.create_user_named(
+            role,
+            &format!("{}-{}@test.example", role.as_str(), uuid::Uuid::now_v7().simple()),
+        )
+        .await
+    }
+
+    pub async fn create_user_named(&self, role: Role, email: &str) -> TestUser {
+        let password = "correct horse battery staple".to_string();
+        let user = service::create(
+            &self.state.db,
+            &Actor::cli(),
+            NewUser {
+                email: email.into(),
+                name: format!("Test {}", role.as_str()),
+                role: role.as_str().into(),
+                password: password.clone(),
+                timezone: Some("Europe/Berlin".into()),
+                specialty: (role == Role::Doctor).then(|| "Dermatology".into()),
+                locale: None,
+            },
+        )
+        .await
+        .expect("creating a test user");
+        let token = self.token_for(&user);
+        TestUser { email: user.email.clone(), user, password, token }
+    }
+
+    /// A fresh token for an existing account (as its current token version allows).
+    pub fn token_for(&self, user: &User) -> String {
+        self.state.keys.issue(user).expect("issuing a token").0
+    }
+
+    /// Signs in through the login form; returns the session cookie value.
+    pub async fn browser_login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "login form should redirect");
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("consilium_session="))
+            .expect("a session cookie")
+            .to_string();
+        cookie.split(';').next().unwrap().trim_start_matches("consilium_session=").to_string()
+    }
+
+    /// Audit rows with this action, newest first.
+    pub async fn audit_actions(&self) -> Vec<Value> {
+        let rows = consilium::records::audit::search(&self.state.db, &Default::default()).await.unwrap();
+        rows.into_iter().map(|r| serde_json::to_value(r).unwrap()).collect()
+    }
+}

@@ -1,0 +1,180 @@
+use consilium::accounts::model::Role;
+use consilium_tests::spawn_app;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn valid_credentials_give_a_bearer_token_that_identifies_the_user() {
+    let app = spawn_app().await;
+    let doc = app.create_user(Role::Doctor).await;
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &json!({"email": doc.email, "password": doc.password}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 12 * 3600);
+    let token = body["access_token"].as_str().unwrap();
+    let (status, me) = app.get_json("/api/v1/me", Some(token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], doc.email);
+    assert_eq!(me["role"], "doctor");
+    assert!(me.get("password_hash").is_none() && me.get("token_version").is_none());
+}
+
+#[tokio::test]
+async fn email_is_matched_case_insensitively() {
+    let app = spawn_app().await;
+    let p = app.create_user(Role::Patient).await;
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &json!({"email": p.email.to_uppercase(), "password": p.password}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_401() {
+    let app = spawn_app().await;
+    let p = app.create_user(Role::Patient).await;
+    let (s1, b1) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &json!({"email": p.email, "password": "wrong password!"}),
+        )
+        .await;
+    let (s2, b2) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &json!({"email": "nobody@test.example", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(b1, b2, "responses must not reveal which emails exist");
+}
+
+#[tokio::test]
+async fn malformed_token_requests_get_clear_4xx() {
+    let app = spawn_app().await;
+    let r = app
+        .request(Method::POST, "/api/v1/auth/token", None)
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("JSON"), "{body}");
+
+    let (status, body) =
+        app.send_json(Method::POST, "/api/v1/auth/token", None, &json!({"email": "a@b.org"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("password"), "{body}");
+
+    let (status, body) =
+        app.send_json(Method::POST, "/api/v1/auth/token", None, &json!({"email": "", "password": "x"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["field"], "email");
+
+    let r = app.request(Method::POST, "/api/v1/auth/token", None).body("email=a").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400, "a body without a JSON content type is refused");
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_with_retry_after() {
+    let app = spawn_app_with_small_budget().await;
+    let p = app.create_user(Role::Patient).await;
+    let wrong = json!({"email": p.email, "password": "wrong password!"});
+    let attempt = || app.send_json(Method::POST, "/api/v1/auth/token", None, &wrong);
+    for _ in 0..3 {
+        assert_eq!(attempt().await.0, 401);
+    }
+    let r = app
+        .request(Method::POST, "/api/v1/auth/token", None)
+        .json(&json!({"email": p.email, "password": p.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429, "even the right password waits once the budget is spent");
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+}
+
+#[tokio::test]
+async fn throttling_is_per_client_address_too() {
+    let app = spawn_app_with_small_budget().await;
+    // Different accounts from one address: the address budget (5) runs out.
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let (s, _) = app
+            .send_json(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                &json!({"email": format!("user{i}@test.example"), "password": "wrong password!"}),
+            )
+            .await;
+        statuses.push(s);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+}
+
+async fn spawn_app_with_small_budget() -> consilium_tests::TestApp {
+    consilium_tests::spawn_app_with(|c| {
+        c.login_burst_account = 3;
+        c.login_burst_addr = 5;
+        c.login_refill = std::time::Duration::from_secs(60);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token() {
+    let app = spawn_app().await;
+    let u = app.create_user(Role::Doctor).await;
+    let r = app.request(Method::POST, "/api/v1/auth/logout", Some(&u.token)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(app.get_json("/api/v1/me", Some(&u.token)).await.0, 401);
+    // Another token of the same account still works.
+    let other = app.token_for(&u.user);
+    assert_eq!(app.get_json("/api/v1/me", Some(&other)).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_user_updates_their_own_language_and_time_zone() {
+    let app = spawn_app().await;
+    let u = app.create_user(Role::Patient).await;
+    let (s, body) = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&u.token),
+            &json!({"locale": "zh", "timezone": "Asia/Shanghai"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["locale"], "zh");
+    assert_eq!(body["timezone"], "Asia/Shanghai");
+    let (s, body) =
+        app.send_json(Method::PATCH, "/api/v1/me", Some(&u.token), &json!({"timezone": "Mars/Base"})).await;
+    assert_eq!(s, 422);
+    assert_eq!(body["error"]["field"], "timezone");
+    let (s, _) = app.send_json(Method::PATCH, "/api/v1/me", Some(&u.token), &json!({"role": "admin"})).await;
+    assert_eq!(s, 422, "one cannot promote oneself: unknown fields are refused");
+    let (_, me) = app.get_json("/api/v1/me", Some(&u.token)).await;
+    assert_eq!(me["role"], "patient");
+    assert_eq!(me["timezone"], "Asia/Shanghai");
+}
