@@ -1,1 +1,119 @@
-//! Browser tests (filled in below).
+//! Browser tests in headless Chromium: what a person sees after signing in, in English and
+//! Chinese, on a desktop and a phone-sized window. Screenshots land in target/screenshots.
+
+use consilium::seed::{DemoLogin, seed_demo};
+use consilium_tests::browser::{Browser, DESKTOP, PHONE, Viewport};
+use consilium_tests::{TestApp, spawn_app};
+
+async fn demo_app() -> (TestApp, Vec<DemoLogin>) {
+    let app = spawn_app().await;
+    let logins = seed_demo(&app.state.db).await.unwrap();
+    (app, logins)
+}
+
+fn login_of<'a>(logins: &'a [DemoLogin], email_prefix: &str) -> &'a DemoLogin {
+    logins.iter().find(|l| l.email.starts_with(email_prefix)).unwrap()
+}
+
+async fn sign_in(b: &Browser, app: &TestApp, who: &DemoLogin) {
+    b.goto(&app.url("/login")).await;
+    b.fill("input[name=email]", who.email).await;
+    b.fill("input[name=password]", &who.password).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    b.client.wait().for_url(&url_of(app, "/")).await.expect("the dashboard after sign-in");
+}
+
+fn url_of(app: &TestApp, path: &str) -> url::Url {
+    url::Url::parse(&app.url(path)).unwrap()
+}
+
+#[tokio::test]
+async fn each_demo_role_signs_in_and_sees_its_dashboard_in_english_and_chinese() {
+    let (app, logins) = demo_app().await;
+    let cases: [(&str, &str, &str, &str); 3] = [
+        ("admin@", "admin", "Manage users", "管理用户"),
+        ("amelia.hart@", "doctor", "Today's agenda", "今日日程"),
+        ("nora.berg@", "patient", "Your consultations", "您的会诊"),
+    ];
+    for (lang, vp) in [("en", DESKTOP), ("zh-CN", DESKTOP), ("en", PHONE), ("zh-CN", PHONE)] {
+        let Some(b) = Browser::start(lang, vp).await else { return };
+        for (prefix, role, en, zh) in cases {
+            sign_in(&b, &app, login_of(&logins, prefix)).await;
+            let body = b.text("main").await;
+            let expected = if lang == "en" { en } else { zh };
+            assert!(body.contains(expected), "{role} {lang} {}: {body}", vp.name);
+            b.screenshot(&format!("dashboard-{role}-{lang}-{}", vp.name)).await;
+            sign_out(&b, vp).await;
+            assert_eq!(b.path().await, "/login");
+        }
+        b.close().await;
+    }
+}
+
+async fn sign_out(b: &Browser, vp: Viewport) {
+    if vp.mobile {
+        b.click(".menu-toggle").await;
+    }
+    b.click("form[action='/logout'] button").await;
+    b.client.wait().for_element(fantoccini::Locator::Css("form[action='/login']")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_login_page_and_a_failed_sign_in_render_in_both_languages() {
+    let (app, logins) = demo_app().await;
+    for (lang, vp, failed_text) in
+        [("en", DESKTOP, "The email or password is wrong."), ("zh-CN", PHONE, "电子邮箱或密码错误。")]
+    {
+        let Some(b) = Browser::start(lang, vp).await else { return };
+        b.goto(&app.url("/login")).await;
+        b.screenshot(&format!("login-{lang}-{}", vp.name)).await;
+        b.fill("input[name=email]", login_of(&logins, "li.na@").email).await;
+        b.fill("input[name=password]", "not the password").await;
+        b.click("form[action='/login'] button[type=submit]").await;
+        assert_eq!(b.text(".alert").await, failed_text);
+        b.screenshot(&format!("login-failed-{lang}-{}", vp.name)).await;
+        b.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_phone_menu_opens_with_script_allowed_by_the_content_security_policy() {
+    let (app, logins) = demo_app().await;
+    let Some(b) = Browser::start("en", PHONE).await else { return };
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    let visible = "getComputedStyle(document.getElementById('nav')).display !== 'none'";
+    assert_eq!(b.eval(&format!("return {visible}")).await, false, "the menu starts folded on a phone");
+    b.click(".menu-toggle").await;
+    assert_eq!(b.eval(&format!("return {visible}")).await, true, "app.js ran and opened the menu");
+    b.screenshot("menu-open-en-phone").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_creates_and_deactivates_a_user_in_the_browser() {
+    let (app, logins) = demo_app().await;
+    let Some(b) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    b.goto(&app.url("/admin/users")).await;
+    b.fill("#new input[name=name]", "Dr. Browser Test").await;
+    b.fill("#new input[name=email]", "browser.test@consilium.demo").await;
+    b.eval("document.querySelector('#new select[name=role]').value = 'doctor'; return null").await;
+    b.fill("#new input[name=password]", "a browser password").await;
+    b.fill("#new input[name=timezone]", "Asia/Tokyo").await;
+    b.fill("#new input[name=specialty]", "Cardiology").await;
+    b.click("#new button[type=submit]").await;
+    assert_eq!(b.text(".notice").await, "The user was created.");
+    let table = b.text("table").await;
+    assert!(table.contains("Dr. Browser Test") && table.contains("Asia/Tokyo"), "{table}");
+    b.screenshot("admin-users-en-desktop").await;
+    b.client.find(fantoccini::Locator::LinkText("Dr. Browser Test")).await.unwrap().click().await.unwrap();
+    // Accept the confirmation dialog that app.js raises.
+    b.eval("window.confirm = () => true; return null").await;
+    b.click("button.danger").await;
+    assert_eq!(b.text(".notice").await, "The account was deactivated.");
+    b.goto(&app.url("/admin/audit")).await;
+    let audit = b.text("table").await;
+    assert!(audit.contains("user.deactivate") && audit.contains("user.create"), "{audit}");
+    b.screenshot("admin-audit-en-desktop").await;
+    b.close().await;
+}

@@ -2,6 +2,8 @@
 //! database — a SQLite file in a temporary directory, or, when `CONSILIUM_TEST_DATABASE_URL`
 //! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`), a new database on it.
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -1,0 +1,172 @@
+//! Headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`).
+//! [`Browser::start`] returns `None` (the test then skips with a message) when chromedriver
+//! is not installed, except under CI (`CI=true`), where a missing browser is a failure.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// A window shape and language to run a page in.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewport {
+    pub name: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub mobile: bool,
+}
+
+pub const DESKTOP: Viewport = Viewport { name: "desktop", width: 1280, height: 800, mobile: false };
+pub const PHONE: Viewport = Viewport { name: "phone", width: 390, height: 844, mobile: true };
+
+/// A chromedriver process and one browser session on it.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: TempProfile,
+}
+
+struct TempProfile(PathBuf);
+
+impl Drop for TempProfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chromedriver_path() -> Option<PathBuf> {
+    let candidates = [std::env::var("CHROMEDRIVER").ok(), Some("/usr/bin/chromedriver".into())];
+    candidates.into_iter().flatten().map(PathBuf::from).find(|p| p.exists())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with the given language and viewport.
+    pub async fn start(lang: &str, vp: Viewport) -> Option<Browser> {
+        Browser::start_with(lang, vp, &[]).await
+    }
+
+    /// As [`start`](Self::start), with extra Chromium switches (e.g. fake media devices).
+    pub async fn start_with(lang: &str, vp: Viewport, extra_args: &[&str]) -> Option<Browser> {
+        let Some(driver_path) = chromedriver_path() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("chromedriver is not installed; .ci/run installs Debian's chromium-driver");
+            }
+            eprintln!(
+                "SKIPPED browser test: install chromium and chromium-driver (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        };
+        let port = free_port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting chromedriver");
+        let profile =
+            std::env::temp_dir().join(format!("consilium-chromium-{}", uuid::Uuid::now_v7().simple()));
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.push(format!("--lang={lang}"));
+        args.push(format!("--window-size={},{}", vp.width, vp.height));
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let mut chrome = json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": args,
+            "prefs": {"intl.accept_languages": lang},
+        });
+        if vp.mobile {
+            chrome["mobileEmulation"] = json!({"deviceMetrics": {"width": vp.width, "height": vp.height, "pixelRatio": 2.0, "touch": true}});
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), chrome);
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_err = None;
+        for _ in 0..50 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return Some(Browser { client, driver, _profile: TempProfile(profile) }),
+                Err(e) => {
+                    last_err = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        panic!("could not start a Chromium session: {last_err:?}");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let el =
+            self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        let el =
+            self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Visible text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let el =
+            self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        el.text().await.unwrap()
+    }
+
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}"))
+    }
+
+    pub async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_string()
+    }
+
+    /// Saves a PNG under `$CONSILIUM_SCREENSHOTS` (default `target/screenshots`).
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = std::env::var("CONSILIUM_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
