@@ -28,6 +28,8 @@ async fn reading_and_changing_a_patient_account_writes_audit_rows() {
     let update = &rows[0];
     assert_eq!(update["actor_id"], admin.user.id.as_str());
     assert_eq!(update["actor_role"], "admin");
+    assert_eq!(update["actor_name"], "Test admin");
+    assert_eq!(update["patient_name"], "Renamed Patient");
     assert_eq!(update["client_addr"], "127.0.0.1");
     assert_eq!(update["object_type"], "user");
     assert!(update["detail"].as_str().unwrap().contains("password"), "which fields changed is recorded");

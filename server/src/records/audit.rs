@@ -96,8 +96,12 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor_id: Option<String>,
     pub actor_role: Option<String>,
+    /// The actor's current display name, when the actor is an account.
+    pub actor_name: Option<String>,
     pub action: String,
     pub patient_id: Option<String>,
+    /// The patient's current display name.
+    pub patient_name: Option<String>,
     pub object_type: Option<String>,
     pub object_id: Option<String>,
     pub client_addr: Option<String>,
@@ -110,8 +114,10 @@ fn from_row(r: &AnyRow) -> Result<AuditEntry> {
         at: r.try_get("at")?,
         actor_id: r.try_get("actor_id")?,
         actor_role: r.try_get("actor_role")?,
+        actor_name: r.try_get("actor_name")?,
         action: r.try_get("action")?,
         patient_id: r.try_get("patient_id")?,
+        patient_name: r.try_get("patient_name")?,
         object_type: r.try_get("object_type")?,
         object_id: r.try_get("object_id")?,
         client_addr: r.try_get("client_addr")?,
@@ -155,16 +161,18 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         .as_deref()
         .map(|a| if a.ends_with('.') { format!("{}%", a.replace('%', "")) } else { a.replace('%', "") });
     let rows = sqlx::query(
-        "SELECT id, at, actor_id, actor_role, action, patient_id, object_type, object_id,
-                client_addr, detail
-         FROM audit_log
-         WHERE ($1 IS NULL OR actor_id = $1)
-           AND ($2 IS NULL OR patient_id = $2)
-           AND ($3 IS NULL OR action LIKE $3)
-           AND ($4 IS NULL OR at >= $4)
-           AND ($5 IS NULL OR at < $5)
-           AND ($6 IS NULL OR id < $6)
-         ORDER BY id DESC
+        "SELECT a.id, a.at, a.actor_id, a.actor_role, ua.name AS actor_name, a.action, a.patient_id,
+                up.name AS patient_name, a.object_type, a.object_id, a.client_addr, a.detail
+         FROM audit_log a
+         LEFT JOIN users ua ON ua.id = a.actor_id
+         LEFT JOIN users up ON up.id = a.patient_id
+         WHERE ($1 IS NULL OR a.actor_id = $1)
+           AND ($2 IS NULL OR a.patient_id = $2)
+           AND ($3 IS NULL OR a.action LIKE $3)
+           AND ($4 IS NULL OR a.at >= $4)
+           AND ($5 IS NULL OR a.at < $5)
+           AND ($6 IS NULL OR a.id < $6)
+         ORDER BY a.id DESC
          LIMIT $7",
     )
     .bind(q.actor.as_deref().filter(|s| !s.is_empty()))

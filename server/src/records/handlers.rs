@@ -28,8 +28,10 @@ pub async fn list_audit(
 struct Row {
     time: String,
     actor: String,
+    actor_id: String,
     action: String,
     patient: String,
+    patient_id: String,
     object: String,
     addr: String,
     detail: String,
@@ -129,13 +131,15 @@ pub async fn page(
             time: jiff::Timestamp::from_millisecond(e.at)
                 .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
                 .unwrap_or_default(),
-            actor: match (e.actor_id, e.actor_role) {
-                (Some(id), Some(role)) => format!("{id} ({role})"),
-                (Some(id), None) => id,
-                (None, _) => "—".into(),
+            actor: match (&e.actor_name, &e.actor_role, &e.actor_id) {
+                (Some(name), Some(role), _) => format!("{name} ({role})"),
+                (None, _, Some(id)) => id.clone(),
+                _ => page.tr.t("audit.system").to_string(),
             },
+            actor_id: e.actor_id.unwrap_or_default(),
             action: e.action,
-            patient: e.patient_id.unwrap_or_default(),
+            patient: e.patient_name.or_else(|| e.patient_id.clone()).unwrap_or_default(),
+            patient_id: e.patient_id.unwrap_or_default(),
             object: match (e.object_type, e.object_id) {
                 (Some(t), Some(id)) => format!("{t} {id}"),
                 _ => String::new(),

@@ -192,6 +192,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("audit.from", "From", "起始"),
     ("audit.to", "Until", "截止"),
     ("audit.user_id", "user id", "用户 ID"),
+    ("audit.system", "system (command line)", "系统（命令行）"),
     ("audit.none", "No entries match.", "没有匹配的记录。"),
     ("audit.older", "Older entries", "更早的记录"),
     ("settings.saved", "Your settings were saved.", "您的设置已保存。"),
