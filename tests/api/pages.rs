@@ -117,6 +117,12 @@ async fn each_role_lands_on_its_own_dashboard() {
         assert_eq!(s, 200);
         assert!(html.contains(marker), "{role:?}: {html}");
         assert_eq!(html.contains("/admin/users"), role == Role::Admin, "{role:?} admin link");
+        if role == Role::Admin {
+            for label in ["Patient", "Doctor", "Administrator"] {
+                assert!(html.contains(&format!("<dt>{label}</dt><dd>1</dd>")), "one {label} counted: {html}");
+            }
+            assert!(html.contains("<dt>Inactive</dt><dd>0</dd>"));
+        }
     }
 }
 

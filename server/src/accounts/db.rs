@@ -96,6 +96,24 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<User>> {
     rows.iter().map(from_row).collect()
 }
 
+/// Active accounts per role, and the number of inactive accounts.
+pub async fn counts(db: &Db) -> Result<(Vec<(Role, i64)>, i64)> {
+    let rows = sqlx::query("SELECT role, active, COUNT(*) AS n FROM users GROUP BY role, active")
+        .fetch_all(db)
+        .await?;
+    let mut per_role: Vec<(Role, i64)> = Role::ALL.iter().map(|r| (*r, 0)).collect();
+    let mut inactive = 0;
+    for r in rows {
+        let n: i64 = r.try_get("n")?;
+        if r.try_get::<i64, _>("active")? == 0 {
+            inactive += n;
+        } else if let Ok(role) = Role::parse(&r.try_get::<String, _>("role")?) {
+            per_role.iter_mut().filter(|(x, _)| *x == role).for_each(|(_, c)| *c += n);
+        }
+    }
+    Ok((per_role, inactive))
+}
+
 pub async fn count(db: &Db) -> Result<i64> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db).await?.try_get("n")?)
 }

@@ -32,18 +32,9 @@ pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: Curre
     let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
     let mut counts = Vec::new();
     if me.role == Role::Admin {
-        let rows = users::list(
-            &state.db,
-            &users::ListFilter { include_inactive: true, limit: 100_000, ..Default::default() },
-        )
-        .await?;
-        for role in Role::ALL {
-            counts.push((
-                page.tr.role(&role),
-                rows.iter().filter(|u| u.role == role && u.active).count() as i64,
-            ));
-        }
-        counts.push((page.tr.t("dash.admin.inactive"), rows.iter().filter(|u| !u.active).count() as i64));
+        let (per_role, inactive) = users::counts(&state.db).await?;
+        counts.extend(per_role.iter().map(|(role, n)| (page.tr.role(role), *n)));
+        counts.push((page.tr.t("dash.admin.inactive"), inactive));
     }
     let t = Dashboard {
         page,
