@@ -2,7 +2,8 @@
 # Start-to-healthy time and idle memory of the release binary on the embedded database.
 # Usage: scripts/bench-startup.sh [runs]   (builds the release binary first)
 # Prints, per scenario, the median over the runs: milliseconds from exec to the first 200 from
-# /healthz, and resident memory (RSS, MiB) after 3 s idle following a few requests.
+# /healthz, and resident memory (RSS, MiB) after 3 s idle following a few page requests and six
+# concurrent sign-in attempts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
@@ -21,6 +22,11 @@ measure() { # $1 = data dir; echoes "ms rss_mib"
   until curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.005; done
   end=$(date +%s%N)
   for p in /login /healthz /readyz /api/openapi.json; do curl -fs "http://127.0.0.1:$port$p" >/dev/null || true; done
+  for i in 1 2 3 4 5 6; do  # six sign-in attempts (argon2 verifications)
+    curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/auth/token" -H 'content-type: application/json' \
+      -d "{\"email\":\"nobody$i@example.org\",\"password\":\"not a real password\"}" &
+  done
+  wait_curls=$(jobs -p | grep -v "^$pid$" || true); for j in $wait_curls; do wait "$j" || true; done
   sleep 3
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true

@@ -97,3 +97,56 @@ async fn cross_site_form_posts_with_a_cookie_are_refused() {
         .unwrap();
     assert_eq!(ok.status().as_u16(), 303);
 }
+
+/// Collects log output in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// The test runtime is single-threaded, so a thread-local subscriber sees the server's logs.
+#[tokio::test]
+async fn request_logs_carry_a_request_id_and_no_secrets() {
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app().await;
+    let u = app.create_user(Role::Doctor).await;
+    let (s, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &serde_json::json!({"email": u.email, "password": u.password}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let token = body["access_token"].as_str().unwrap().to_string();
+    app.http
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-abc-123")
+        .send()
+        .await
+        .unwrap();
+    app.browser_login(&u.email, &u.password).await;
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("req-abc-123"), "the request id is in the request's log lines: {logs}");
+    assert!(logs.contains(r#""path":"/api/v1/me""#), "{logs}");
+    assert!(!logs.contains(&u.password), "no password in logs");
+    assert!(!logs.contains(&token), "no token in logs");
+    assert!(!logs.contains("test-secret-test-secret"), "no signing key in logs");
+}

@@ -86,6 +86,13 @@ async fn the_phone_menu_opens_with_script_allowed_by_the_content_security_policy
     b.click(".menu-toggle").await;
     assert_eq!(b.eval(&format!("return {visible}")).await, true, "app.js ran and opened the menu");
     b.screenshot("menu-open-en-phone").await;
+    // Tables become stacked cards on a phone: no sideways scrolling.
+    b.goto(&app.url("/admin/users")).await;
+    let overflow = b.eval("return document.documentElement.scrollWidth > window.innerWidth").await;
+    assert_eq!(overflow, false, "the user list fits the phone's width");
+    b.screenshot("admin-users-en-phone").await;
+    b.goto(&app.url("/settings")).await;
+    b.screenshot("settings-en-phone").await;
     b.close().await;
 }
 
