@@ -112,7 +112,9 @@ impl std::io::Write for LogBuffer {
     }
 }
 
-// The test runtime is single-threaded, so a thread-local subscriber sees the server's logs.
+// A process-wide subscriber: a thread-local one misses events whose callsites other tests,
+// running at the same time without a subscriber, have already cached as disabled. Only this
+// test installs one; it looks only for its own request's lines.
 #[tokio::test]
 async fn request_logs_carry_a_request_id_and_no_secrets() {
     let buffer = LogBuffer::default();
@@ -122,7 +124,7 @@ async fn request_logs_carry_a_request_id_and_no_secrets() {
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
     let app = spawn_app().await;
     let u = app.create_user(Role::Doctor).await;
     let (s, body) = app
