@@ -45,6 +45,8 @@ async fn every_response_carries_security_headers_and_a_request_id() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert!(h.contains_key("x-request-id"), "{path}");
+        let cache = h["cache-control"].to_str().unwrap();
+        assert_eq!(cache == "no-store", path != "/static/app.css", "{path}: {cache}");
     }
     let r = app.http.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-me-42", "a caller's request id is kept");

@@ -27,6 +27,11 @@ pub async fn headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self), geolocation=()"),
     );
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    // Pages and API answers may hold patient data: no shared or disk caches unless a handler
+    // (static files) says otherwise.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     resp
 }
 

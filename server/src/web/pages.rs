@@ -2,12 +2,12 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::{PageCtx, PageForm, i18n::Lang, no_store, render, safe_next};
+use super::{PageCtx, PageForm, i18n::Lang, render, safe_next};
 use crate::AppState;
 use crate::accounts::db as users;
 use crate::accounts::model::Role;
@@ -44,11 +44,7 @@ pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: Curre
         timezone: me.timezone,
         counts,
     };
-    Ok((no_store_header(), render(&t)).into_response())
-}
-
-fn no_store_header() -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
-    [no_store()]
+    Ok(render(&t))
 }
 
 #[derive(Template)]
