@@ -59,8 +59,10 @@ pub async fn connect(url: &str) -> anyhow::Result<(Db, Engine)> {
 
 /// The migrations compiled into the binary, so a deployment needs no files beside it.
 pub fn migrator() -> Migrator {
-    let sources: [(i64, &str, &'static str); 1] =
-        [(1, "foundation", include_str!("../../migrations/0001_foundation.sql"))];
+    let sources: [(i64, &str, &'static str); 2] = [
+        (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+        (2, "scheduling", include_str!("../../migrations/0002_scheduling.sql")),
+    ];
     Migrator::with_migrations(
         sources
             .into_iter()

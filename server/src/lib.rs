@@ -4,6 +4,7 @@
 //! - [`config`]: settings from the environment; [`error`]: the one error type.
 //! - [`db`]: the sqlx `Any` pool (SQLite or PostgreSQL) and migrations.
 //! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
+//! - [`scheduling`]: availability, slots, appointments, iCalendar;
 //! - [`records`]: the audit log; [`web`]: pages, i18n, static files; [`ops`]: probes, metrics,
 //!   security middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
 //!
@@ -17,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod ops;
 pub mod records;
+pub mod scheduling;
 pub mod seed;
 pub mod web;
 
@@ -75,6 +77,7 @@ impl AppState {
     tags((name = "auth", description = "Sign-in and one's own profile"),
          (name = "users", description = "Account administration (admins)"),
          (name = "audit", description = "Audit log (admins)"),
+         (name = "scheduling", description = "Availability, slots, appointments"),
          (name = "meta", description = "This description"))
 )]
 struct ApiDoc;
@@ -100,6 +103,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth::api_router())
         .merge(accounts::api_router())
         .merge(records::api_router())
+        .merge(scheduling::api_router())
 }
 
 /// The generated OpenAPI 3.1 document, built once.

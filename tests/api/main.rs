@@ -7,5 +7,6 @@ mod cli;
 mod openapi;
 mod ops;
 mod pages;
+mod scheduling;
 mod tokens;
 mod users;

@@ -3,38 +3,119 @@
 use std::collections::BTreeSet;
 
 use consilium::accounts::model::Role;
-use consilium_tests::spawn_app;
+use consilium_tests::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Who may call a route.
-#[derive(Clone, Copy, Debug)]
-enum Access {
-    Public,
-    AnySignedIn,
-    Only(&'static [Role]),
+/// What a caller of one role should get.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Anything but 401/403/404/405 and 5xx: the route let them through.
+    Ok,
+    /// 401: no session.
+    Unauth,
+    /// 403: signed in, wrong role.
+    Deny,
+    /// 404: the object exists but is not theirs, and ids reveal nothing.
+    Hidden,
 }
 
-/// Every /api route: method, path (with `{id}` filled in by the test), body, access.
-fn routes(email: &str) -> Vec<(Method, &'static str, Option<Value>, Access)> {
-    use Access::*;
+use Expect::*;
+
+/// Ids of objects the table's paths refer to.
+struct Ids {
+    patient: String,
+    doctor: String,
+    appointment: String,
+    exception: String,
+}
+
+/// Expectations for callers: no session, a patient, a doctor, an admin (none of them owns
+/// the objects in the paths).
+type Row = (Method, &'static str, Option<Value>, [Expect; 4]);
+
+fn routes(ids: &Ids, email: &str) -> Vec<Row> {
+    let any = [Unauth, Ok, Ok, Ok];
+    let admin = [Unauth, Deny, Deny, Ok];
+    let owner = [Unauth, Hidden, Hidden, Ok];
     vec![
-        (Method::GET, "/api/openapi.json", None, Public),
+        (Method::GET, "/api/openapi.json", None, [Ok, Ok, Ok, Ok]),
         (
             Method::POST,
             "/api/v1/auth/token",
             Some(json!({"email": email, "password": "correct horse battery staple"})),
-            Public,
+            [Ok, Ok, Ok, Ok],
         ),
-        (Method::POST, "/api/v1/auth/logout", None, AnySignedIn),
-        (Method::GET, "/api/v1/me", None, AnySignedIn),
-        (Method::PATCH, "/api/v1/me", Some(json!({})), AnySignedIn),
-        (Method::GET, "/api/v1/users", None, Only(&[Role::Admin])),
-        (Method::POST, "/api/v1/users", Some(json!({})), Only(&[Role::Admin])),
-        (Method::GET, "/api/v1/users/{id}", None, Only(&[Role::Admin])),
-        (Method::PATCH, "/api/v1/users/{id}", Some(json!({})), Only(&[Role::Admin])),
-        (Method::GET, "/api/v1/audit", None, Only(&[Role::Admin])),
+        (Method::POST, "/api/v1/auth/logout", None, any),
+        (Method::GET, "/api/v1/me", None, any),
+        (Method::PATCH, "/api/v1/me", Some(json!({})), any),
+        (Method::GET, "/api/v1/users", None, admin),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Some(
+                json!({"email": "m@test.example", "name": "M", "role": "patient", "password": "long enough password"}),
+            ),
+            admin,
+        ),
+        (Method::GET, "/api/v1/users/{id}", None, admin),
+        (Method::PATCH, "/api/v1/users/{id}", Some(json!({})), admin),
+        (Method::GET, "/api/v1/audit", None, admin),
+        (Method::GET, "/api/v1/doctors", None, any),
+        (Method::GET, "/api/v1/doctors/{id}/availability", None, admin),
+        (
+            Method::PUT,
+            "/api/v1/doctors/{id}/availability",
+            Some(json!({"consult_minutes": 30, "rules": [{"weekday": 1, "start": "09:00", "end": "12:00"}]})),
+            admin,
+        ),
+        (Method::GET, "/api/v1/doctors/{id}/slots", None, any),
+        (Method::GET, "/api/v1/doctors/{id}/exceptions", None, admin),
+        (
+            Method::POST,
+            "/api/v1/doctors/{id}/exceptions",
+            Some(
+                json!({"kind": "off", "starts_at": "2031-01-01T00:00:00Z", "ends_at": "2031-01-02T00:00:00Z"}),
+            ),
+            admin,
+        ),
+        (Method::DELETE, "/api/v1/doctors/{id}/exceptions/{exception_id}", None, admin),
+        (Method::GET, "/api/v1/appointments", None, any),
+        (
+            Method::POST,
+            "/api/v1/appointments",
+            Some(
+                json!({"doctor_id": ids.doctor, "starts_at": "2031-01-01T09:07:00Z", "patient_id": ids.patient}),
+            ),
+            [Unauth, Deny, Deny, Ok],
+        ),
+        (Method::GET, "/api/v1/appointments/{id}", None, owner),
+        (Method::GET, "/api/v1/appointments/{id}/ics", None, owner),
+        (
+            Method::POST,
+            "/api/v1/appointments/{id}/reschedule",
+            Some(json!({"starts_at": "2031-01-01T09:00:00Z", "reason": "r"})),
+            owner,
+        ),
+        (
+            Method::POST,
+            "/api/v1/appointments/{id}/status",
+            Some(json!({"status": "completed"})),
+            [Unauth, Deny, Hidden, Ok],
+        ),
+        (Method::POST, "/api/v1/appointments/{id}/cancel", Some(json!({"reason": "r"})), owner),
     ]
+}
+
+fn concrete(template: &str, ids: &Ids) -> String {
+    let id = if template.starts_with("/api/v1/users/") {
+        &ids.patient
+    } else if template.starts_with("/api/v1/doctors/") {
+        &ids.doctor
+    } else {
+        &ids.appointment
+    };
+    template.replace("{exception_id}", &ids.exception).replace("{id}", id)
 }
 
 #[tokio::test]
@@ -52,45 +133,84 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
             }
         }
     }
-    let tabled: BTreeSet<String> = routes("x@y.org").iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
+    let ids = Ids {
+        patient: String::new(),
+        doctor: String::new(),
+        appointment: String::new(),
+        exception: String::new(),
+    };
+    let tabled: BTreeSet<String> =
+        routes(&ids, "x@y.org").iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
     assert_eq!(documented, tabled, "a route is missing from the OpenAPI document or from this table");
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["User", "NewUser", "UserPatch", "TokenRequest", "TokenResponse", "ErrorBody", "AuditEntry"] {
+    for name in [
+        "User",
+        "NewUser",
+        "UserPatch",
+        "TokenRequest",
+        "TokenResponse",
+        "ErrorBody",
+        "AuditEntry",
+        "Appointment",
+        "Slot",
+        "Availability",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+}
+
+async fn fixture(app: &TestApp) -> Ids {
+    let admin = app.create_user(Role::Admin).await;
+    let patient = app.create_user(Role::Patient).await;
+    let doctor = app.create_user(Role::Doctor).await;
+    let appointment =
+        crate::scheduling::book_next_slot(app, &admin.token, &doctor.user.id, &patient.user.id).await;
+    let (s, e) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/doctors/{}/exceptions", doctor.user.id),
+            Some(&admin.token),
+            &json!({"kind": "off", "starts_at": "2032-01-01T00:00:00Z", "ends_at": "2032-01-02T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{e}");
+    Ids {
+        patient: patient.user.id,
+        doctor: doctor.user.id,
+        appointment,
+        exception: e["id"].as_str().unwrap().into(),
     }
 }
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_table_says() {
     let app = spawn_app().await;
+    let ids = fixture(&app).await;
     let target = app.create_user(Role::Patient).await;
     let mut failures = Vec::new();
-    for role in [None, Some(Role::Patient), Some(Role::Doctor), Some(Role::Admin)] {
+    for (i, role) in
+        [None, Some(Role::Patient), Some(Role::Doctor), Some(Role::Admin)].into_iter().enumerate()
+    {
         let caller = match role {
             Some(r) => Some(app.create_user(r).await),
             None => None,
         };
-        for (method, path, body, access) in routes(&target.email) {
-            let concrete = path.replace("{id}", &target.user.id);
+        for (method, template, body, expect) in routes(&ids, &target.email) {
+            let path = concrete(template, &ids);
             let token = caller.as_ref().map(|c| app.token_for(&c.user));
-            let mut rb = app.request(method.clone(), &concrete, token.as_deref());
+            let mut rb = app.request(method.clone(), &path, token.as_deref());
             if let Some(b) = &body {
                 rb = rb.json(b);
             }
             let status = rb.send().await.unwrap().status().as_u16();
-            let allowed = match (access, role) {
-                (Access::Public, _) => true,
-                (_, None) => false,
-                (Access::AnySignedIn, Some(_)) => true,
-                (Access::Only(roles), Some(r)) => roles.contains(&r),
+            let ok = match expect[i] {
+                Ok => !matches!(status, 401 | 403 | 404 | 405) && status < 500,
+                Unauth => status == 401,
+                Deny => status == 403,
+                Hidden => status == 404,
             };
-            let expected_ok = if allowed {
-                !matches!(status, 401 | 403 | 404 | 405)
-            } else {
-                status == if role.is_none() { 401 } else { 403 }
-            };
-            if !expected_ok || status >= 500 {
-                failures.push(format!("{role:?} {method} {path} -> {status}"));
+            if !ok {
+                failures.push(format!("{role:?} {method} {template} -> {status}, expected {:?}", expect[i]));
             }
         }
     }

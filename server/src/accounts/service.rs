@@ -20,6 +20,9 @@ pub async fn create(db: &Db, actor: &Actor, input: NewUser) -> Result<User> {
     let hash = password::hash(valid.password.clone()).await?;
     let mut tx = db.begin().await?;
     let user = db::insert(&mut tx, &valid, &hash).await?;
+    if user.role == Role::Doctor {
+        crate::scheduling::db::ensure_doctor(&mut tx, &user.id).await?;
+    }
     audit::record(
         &mut tx,
         actor,
@@ -94,6 +97,9 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, patch: UserPatch) -> Resul
     }
     let mut tx = db.begin().await?;
     let user = db::update(&mut tx, id, &changes).await?.ok_or(AppError::NotFound("user"))?;
+    if user.role == Role::Doctor {
+        crate::scheduling::db::ensure_doctor(&mut tx, &user.id).await?;
+    }
     let action = match changes.active {
         Some(false) => "user.deactivate",
         Some(true) => "user.reactivate",

@@ -195,6 +195,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("audit.system", "system (command line)", "系统（命令行）"),
     ("audit.none", "No entries match.", "没有匹配的记录。"),
     ("audit.older", "Older entries", "更早的记录"),
+    ("ics.consultation", "Video consultation", "视频会诊"),
+    ("ics.room", "Consultation room:", "会诊室："),
     ("settings.saved", "Your settings were saved.", "您的设置已保存。"),
     ("settings.lang_auto", "Follow my browser", "跟随浏览器"),
     ("error.forbidden", "Not allowed", "无权访问"),

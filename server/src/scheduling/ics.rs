@@ -1,0 +1,46 @@
+//! iCalendar (RFC 5545) for appointments, through the `icalendar` crate. UIDs are stable per
+//! appointment; SEQUENCE rises with every reschedule or cancellation; a cancelled appointment
+//! is published with STATUS:CANCELLED so calendar programs strike it through.
+
+use chrono::{DateTime, Utc};
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
+
+use super::model::{Appointment, Status};
+use crate::accounts::model::Role;
+use crate::auth::CurrentUser;
+use crate::web::i18n::{Lang, Tr};
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The stable UID of an appointment's event.
+pub fn uid(a: &Appointment) -> String {
+    format!("appointment-{}@consilium", a.id)
+}
+
+/// One VEVENT for an appointment, worded for the person who downloads it.
+pub fn appointment_event(a: &Appointment, viewer: &CurrentUser) -> Event {
+    let tr = Tr(viewer.locale.unwrap_or(Lang::En));
+    let other = if viewer.role == Role::Patient { &a.doctor_name } else { &a.patient_name };
+    let mut e = Event::new();
+    e.uid(&uid(a))
+        .summary(&format!("{}: {other}", tr.t("ics.consultation")))
+        .description(&format!("{} {}", tr.t("ics.room"), a.room_id))
+        .starts(utc(a.starts_ms))
+        .ends(utc(a.ends_ms))
+        .timestamp(utc(a.updated_ms))
+        .sequence(a.sequence.max(0) as u32)
+        .status(if a.status == Status::Cancelled { EventStatus::Cancelled } else { EventStatus::Confirmed });
+    e.done()
+}
+
+/// A VCALENDAR around events.
+pub fn calendar(events: &[Event]) -> String {
+    let mut c = Calendar::new();
+    c.name("Consilium");
+    for e in events {
+        c.push(e.clone());
+    }
+    c.done().to_string()
+}

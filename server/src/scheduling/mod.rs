@@ -1,0 +1,30 @@
+//! Scheduling: doctors' weekly availability (in their own time zones) and exceptions, free
+//! slots, booking with no double booking under concurrency, and iCalendar export.
+
+pub mod db;
+pub mod handlers;
+pub mod ics;
+pub mod model;
+pub mod service;
+pub mod slots;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// `/api/v1/doctors*` and `/api/v1/appointments*`.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_doctors))
+        .routes(routes!(handlers::get_availability, handlers::put_availability))
+        .routes(routes!(handlers::get_slots))
+        .routes(routes!(handlers::list_exceptions, handlers::add_exception))
+        .routes(routes!(handlers::delete_exception))
+        .routes(routes!(handlers::list_appointments, handlers::book))
+        .routes(routes!(handlers::get_appointment))
+        .routes(routes!(handlers::cancel))
+        .routes(routes!(handlers::reschedule))
+        .routes(routes!(handlers::set_status))
+        .routes(routes!(handlers::appointment_ics))
+}
