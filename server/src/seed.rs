@@ -1,5 +1,5 @@
-//! The demo clinic: one admin, three doctors of different specialties and time zones, two
-//! patients. Seeded into an empty embedded database at first start (never into PostgreSQL
+//! The demo clinic: one admin, three doctors of different specialties and time zones with
+//! weekly consultation hours, two patients. Seeded into an empty embedded database at first start (never into PostgreSQL
 //! unless asked with `consilium seed-demo`); passwords are random and printed once.
 
 use rand::Rng;
@@ -9,6 +9,8 @@ use crate::accounts::{db as users, service};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::records::audit::Actor;
+use crate::scheduling;
+use crate::scheduling::slots::Rule;
 
 /// One demo account's sign-in.
 #[derive(Debug, Clone)]
@@ -39,6 +41,28 @@ const PEOPLE: &[Person] = &[
     ("patient", "Li Na", "li.na@consilium.demo", "Asia/Shanghai", None, Some("zh")),
 ];
 
+/// A demo doctor's working week, in their own time zone.
+struct Week {
+    rules: Vec<Rule>,
+    consult_minutes: i64,
+}
+
+fn demo_week(email: &str) -> Option<Week> {
+    let hours: &[(i32, i32)] = match email {
+        "amelia.hart@consilium.demo" => &[(9 * 60, 12 * 60), (13 * 60, 17 * 60)],
+        "wei.zhang@consilium.demo" => &[(8 * 60 + 30, 11 * 60 + 30), (14 * 60, 17 * 60 + 30)],
+        "lucas.moreno@consilium.demo" => &[(10 * 60, 16 * 60)],
+        _ => return None,
+    };
+    let days = if email.starts_with("lucas") { 1..=4 } else { 1..=5 };
+    let rules = days
+        .flat_map(|weekday| {
+            hours.iter().map(move |(start, end)| Rule { weekday, start_minute: *start, end_minute: *end })
+        })
+        .collect();
+    Some(Week { rules, consult_minutes: if email.starts_with("lucas") { 20 } else { 30 } })
+}
+
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
@@ -60,7 +84,15 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {
             locale: locale.map(str::to_string),
         };
         match service::create(db, &Actor::cli(), input).await {
-            Ok(_) => created.push(DemoLogin { role, name, email, password }),
+            Ok(user) => {
+                if let Some(week) = demo_week(email) {
+                    let mut tx = db.begin().await?;
+                    scheduling::db::replace_rules(&mut tx, &user.id, &week.rules, week.consult_minutes)
+                        .await?;
+                    tx.commit().await?;
+                }
+                created.push(DemoLogin { role, name, email, password })
+            }
             Err(AppError::Conflict(_)) => {}
             Err(e) => return Err(anyhow::anyhow!("seeding {email}: {e}")),
         }

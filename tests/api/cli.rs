@@ -103,6 +103,16 @@ async fn seed_demo_creates_the_clinic_once_and_prints_sign_ins() {
     let zones: std::collections::BTreeSet<_> =
         doctors.iter().map(|d| d["timezone"].as_str().unwrap()).collect();
     assert_eq!(zones.len(), 3, "three time zones");
+    for d in &doctors {
+        let (s, slots) = app
+            .get_json(
+                &format!("/api/v1/doctors/{}/slots", d["id"].as_str().unwrap()),
+                Some(&app.create_user(consilium::accounts::model::Role::Patient).await.token),
+            )
+            .await;
+        assert_eq!(s, 200);
+        assert!(slots.as_array().unwrap().len() > 20, "{} has weekly hours", d["name"]);
+    }
     assert_eq!(users.iter().filter(|u| u["role"] == "patient").count(), 2);
     // Each printed password works.
     let line = out.lines().find(|l| l.contains("nora.berg@")).unwrap();
