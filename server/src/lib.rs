@@ -130,6 +130,18 @@ fn page_routes() -> Router<AppState> {
         .route("/admin/users/{id}", get(accounts::pages::edit).post(accounts::pages::save))
         .route("/admin/users/{id}/active", post(accounts::pages::set_active))
         .route("/admin/audit", get(records::handlers::page))
+        .route("/admin/schedule", get(scheduling::pages::grid))
+        .route("/book", get(scheduling::pages::doctors))
+        .route("/book/{doctor_id}", get(scheduling::pages::slots).post(scheduling::pages::submit))
+        .route("/book/{doctor_id}/confirm", get(scheduling::pages::confirm))
+        .route("/appointments", get(scheduling::pages::list))
+        .route("/appointments/{id}", get(scheduling::pages::detail))
+        .route("/appointments/{id}/cancel", post(scheduling::pages::cancel))
+        .route("/appointments/{id}/status", post(scheduling::pages::mark))
+        .route(
+            "/schedule/{doctor_id}/availability",
+            get(scheduling::pages::availability).post(scheduling::pages::save_availability),
+        )
         .layer(from_fn(web::html_errors))
 }
 

@@ -108,7 +108,7 @@ async fn each_role_lands_on_its_own_dashboard() {
     let app = spawn_app().await;
     for (role, marker) in [
         (Role::Patient, "Your consultations"),
-        (Role::Doctor, "Today&#39;s agenda"),
+        (Role::Doctor, "Agenda for the next 7 days"),
         (Role::Admin, "Manage users"),
     ] {
         let u = app.create_user(role).await;

@@ -32,7 +32,7 @@ async fn each_demo_role_signs_in_and_sees_its_dashboard_in_english_and_chinese()
     let (app, logins) = demo_app().await;
     let cases: [(&str, &str, &str, &str); 3] = [
         ("admin@", "admin", "Manage users", "管理用户"),
-        ("amelia.hart@", "doctor", "Today's agenda", "今日日程"),
+        ("amelia.hart@", "doctor", "Agenda for the next 7 days", "未来 7 天日程"),
         ("nora.berg@", "patient", "Your consultations", "您的会诊"),
     ];
     for (lang, vp) in [("en", DESKTOP), ("zh-CN", DESKTOP), ("en", PHONE), ("zh-CN", PHONE)] {

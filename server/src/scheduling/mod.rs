@@ -5,6 +5,7 @@ pub mod db;
 pub mod handlers;
 pub mod ics;
 pub mod model;
+pub mod pages;
 pub mod service;
 pub mod slots;
 

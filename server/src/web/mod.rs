@@ -4,6 +4,7 @@
 pub mod i18n;
 pub mod pages;
 pub mod statics;
+pub mod time;
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, JsonRejection};
@@ -90,6 +91,7 @@ pub fn render<T: Template>(t: &T) -> Response {
 /// The signed-in person as the page layout shows them.
 #[derive(Clone, Debug)]
 pub struct NavUser {
+    pub id: String,
     pub name: String,
     pub role: Role,
 }
@@ -104,7 +106,19 @@ pub struct PageCtx {
 
 impl PageCtx {
     pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role == Role::Admin)
+        self.has_role(Role::Admin)
+    }
+
+    pub fn is_doctor(&self) -> bool {
+        self.has_role(Role::Doctor)
+    }
+
+    pub fn is_patient(&self) -> bool {
+        self.has_role(Role::Patient)
+    }
+
+    fn has_role(&self, role: Role) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == role)
     }
 
     pub fn role_label(&self) -> &'static str {
@@ -144,7 +158,7 @@ impl FromRequestParts<AppState> for PageCtx {
         let lang = negotiate(parts, user.as_ref());
         Ok(PageCtx {
             tr: Tr(lang),
-            user: user.map(|u| NavUser { name: u.name, role: u.role }),
+            user: user.map(|u| NavUser { id: u.id, name: u.name, role: u.role }),
             path: parts.uri.path().to_string(),
         })
     }

@@ -24,10 +24,16 @@ struct Dashboard {
     specialty: Option<String>,
     timezone: String,
     counts: Vec<(&'static str, i64)>,
+    upcoming: Vec<crate::scheduling::pages::ApptRow>,
 }
 
 /// `GET /`: the signed-in person's start page, by role.
-pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: CurrentUser) -> Result<Response> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<Response> {
     let mut conn = state.db.acquire().await?;
     let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
     let mut counts = Vec::new();
@@ -36,6 +42,12 @@ pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: Curre
         counts.extend(per_role.iter().map(|(role, n)| (page.tr.role(role), *n)));
         counts.push((page.tr.t("dash.admin.inactive"), inactive));
     }
+    drop(conn);
+    let upcoming = match me.role {
+        Role::Patient => crate::scheduling::pages::upcoming_rows(&state, &page, &user, &addr, 365).await?,
+        Role::Doctor => crate::scheduling::pages::upcoming_rows(&state, &page, &user, &addr, 7).await?,
+        Role::Admin => Vec::new(),
+    };
     let t = Dashboard {
         page,
         name: me.name,
@@ -43,6 +55,7 @@ pub async fn dashboard(State(state): State<AppState>, page: PageCtx, user: Curre
         specialty: me.specialty,
         timezone: me.timezone,
         counts,
+        upcoming,
     };
     Ok(render(&t))
 }
