@@ -442,3 +442,86 @@ async fn the_ics_file_is_valid_icalendar_with_a_stable_uid_and_rising_sequence()
     assert!(after.contains(&format!("UID:appointment-{id}@consilium")));
     assert!(after.contains("SEQUENCE:1") && after.contains("STATUS:CANCELLED"), "{after}");
 }
+
+mod pages {
+    use super::*;
+
+    async fn cookie(app: &TestApp, u: &TestUser) -> String {
+        format!("consilium_session={}", app.browser_login(&u.email, &u.password).await)
+    }
+
+    #[tokio::test]
+    async fn a_slot_taken_meanwhile_brings_the_week_back_with_a_409() {
+        let c = clinic().await;
+        let free = slots(&c.app, &c.patient.token, &c.doctor.user.id, "UTC").await;
+        let other = c.app.create_user(Role::Patient).await;
+        assert_eq!(book(&c, &other, &free[0]["starts_at"]).await.0, 201);
+        let jar = cookie(&c.app, &c.patient).await;
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&format!("/book/{}", c.doctor.user.id)))
+            .header("cookie", &jar)
+            .form(&[("starts_at", free[0]["starts_at"].as_str().unwrap()), ("reason", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 409);
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("just been booked") && html.contains("class=\"slot\""),
+            "the week is shown again"
+        );
+    }
+
+    #[tokio::test]
+    async fn consultation_hours_are_edited_in_a_form_and_bad_ranges_come_back() {
+        let c = clinic().await;
+        let path = format!("/schedule/{}/availability", c.doctor.user.id);
+        let jar = cookie(&c.app, &c.doctor).await;
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&path))
+            .header("cookie", &jar)
+            .form(&[("consult_minutes", "20"), ("day1", "08:00-12:00, 13:00-16:00"), ("day3", "09:00-11:00")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let (_, avail) = c
+            .app
+            .get_json(&format!("/api/v1/doctors/{}/availability", c.doctor.user.id), Some(&c.doctor.token))
+            .await;
+        assert_eq!(avail["consult_minutes"], 20);
+        assert_eq!(avail["rules"].as_array().unwrap().len(), 3);
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&path))
+            .header("cookie", &jar)
+            .form(&[("consult_minutes", "20"), ("day2", "nine to five")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        assert!(r.text().await.unwrap().contains("nine to five"), "the text is kept for correction");
+        let patient_jar = cookie(&c.app, &c.patient).await;
+        let r = c.app.http.get(c.app.url(&path)).header("cookie", &patient_jar).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let r =
+            c.app.http.get(c.app.url("/admin/schedule")).header("cookie", &patient_jar).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+
+    #[tokio::test]
+    async fn the_patient_dashboard_lists_the_next_appointment() {
+        let c = clinic().await;
+        let free = slots(&c.app, &c.patient.token, &c.doctor.user.id, "UTC").await;
+        book(&c, &c.patient, &free[0]["starts_at"]).await;
+        let jar = cookie(&c.app, &c.patient).await;
+        let html =
+            c.app.http.get(c.app.url("/")).header("cookie", &jar).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Test doctor") && html.contains("/appointments/"), "{html}");
+    }
+}

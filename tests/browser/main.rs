@@ -124,3 +124,74 @@ async fn an_admin_creates_and_deactivates_a_user_in_the_browser() {
     b.screenshot("admin-audit-en-desktop").await;
     b.close().await;
 }
+
+/// The whole booking story: a patient books in the browser in their own zone, the doctor sees
+/// it in the agenda, an admin moves it from the week grid, and the .ics is offered.
+#[tokio::test]
+async fn a_patient_books_the_doctor_sees_it_and_an_admin_moves_it() {
+    let (app, logins) = demo_app().await;
+    for (lang, vp) in [("en", DESKTOP), ("zh-CN", PHONE)] {
+        let Some(b) = Browser::start(lang, vp).await else { return };
+        let patient =
+            if lang == "en" { login_of(&logins, "nora.berg@") } else { login_of(&logins, "li.na@") };
+        sign_in(&b, &app, patient).await;
+        b.goto(&app.url("/book")).await;
+        b.screenshot(&format!("book-doctors-{lang}-{}", vp.name)).await;
+        b.client
+            .find(fantoccini::Locator::Css("section.doctor a.button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client.wait().for_element(fantoccini::Locator::Css("a.slot")).await.unwrap();
+        b.screenshot(&format!("book-slots-{lang}-{}", vp.name)).await;
+        b.click("a.slot").await;
+        b.fill("textarea[name=reason]", "Itchy rash on the forearm").await;
+        b.screenshot(&format!("book-confirm-{lang}-{}", vp.name)).await;
+        b.click("form[action^='/book/'] button[type=submit]").await;
+        let notice = b.text(".notice").await;
+        assert!(notice == "Your appointment is booked." || notice == "预约成功。", "{notice}");
+        assert!(b.text("main").await.contains("Itchy rash on the forearm"));
+        b.screenshot(&format!("appointment-{lang}-{}", vp.name)).await;
+        let ics = b.eval("return document.querySelector('a[href$=\"/ics\"]').getAttribute('href')").await;
+        let ics_text = b
+            .eval(&format!(
+                "const r = await fetch({ics}); return r.status + ' ' + (await r.text()).slice(0, 15)"
+            ))
+            .await;
+        assert_eq!(ics_text, "200 BEGIN:VCALENDAR", "the .ics link works with the browser session");
+        sign_out(&b, vp).await;
+        b.close().await;
+    }
+    // The doctor of the first doctor card (Dermatology: Dr. Hart) sees both in the agenda.
+    let Some(b) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&b, &app, login_of(&logins, "amelia.hart@")).await;
+    b.goto(&app.url("/appointments")).await;
+    let agenda = b.text("main").await;
+    assert!(agenda.contains("Nora Berg") && agenda.contains("Li Na"), "{agenda}");
+    b.screenshot("agenda-doctor-en-desktop").await;
+    sign_out(&b, DESKTOP).await;
+    // The admin opens the week grid and moves Nora's appointment to another free time.
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    b.goto(&app.url("/admin/schedule")).await;
+    b.screenshot("admin-schedule-en-desktop").await;
+    let cells = b.eval("return [...document.querySelectorAll('a.appt-cell')].map(a => a.textContent)").await;
+    assert_eq!(cells.as_array().map(Vec::len), Some(2), "both bookings in the grid: {cells}");
+    b.client
+        .find(fantoccini::Locator::XPath("//a[contains(@class,'appt-cell') and contains(., 'Nora Berg')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click("a[href*='reschedule=']").await;
+    b.client.wait().for_element(fantoccini::Locator::Css("a.slot")).await.unwrap();
+    // Take a later slot than the first (the first may be the one just left).
+    b.eval("document.querySelectorAll('a.slot')[3].click(); return null").await;
+    b.fill("textarea[name=reason]", "Doctor is in surgery").await;
+    b.click("form[action^='/book/'] button[type=submit]").await;
+    assert_eq!(b.text(".notice").await, "The appointment was moved.");
+    assert!(b.text("main").await.contains("Doctor is in surgery"));
+    b.close().await;
+}
