@@ -56,17 +56,19 @@ pub fn engine_name() -> &'static str {
     }
 }
 
-async fn fresh_database_url(data_dir: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let Some(server) = std::env::var("CONSILIUM_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let _ = data_dir;
+/// The PostgreSQL server named by `CONSILIUM_TEST_DATABASE_URL`, if any.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("CONSILIUM_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
+}
+
+/// A new, empty database on a PostgreSQL server; its URL.
+pub async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
     let server = server.trim_end_matches('/').to_string();
     let name = format!("{PG_TEST_DB_PREFIX}{}", uuid::Uuid::now_v7().simple());
     sqlx::any::install_default_drivers();
     let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-    Ok(Some(format!("{server}/{name}")))
+    Ok(format!("{server}/{name}"))
 }
 
 /// Starts an app with test defaults (no demo seeding, a fixed secret).
@@ -76,11 +78,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app after letting the test adjust the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(test_postgres().as_deref(), adjust).await
+}
+
+/// Starts an app on a fresh database: on `postgres` (a server URL) or, with `None`, SQLite.
+pub async fn spawn_app_on(postgres: Option<&str>, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = std::env::temp_dir().join(format!("consilium-test-{}", uuid::Uuid::now_v7().simple()));
+    let database_url = match postgres {
+        Some(server) => Some(fresh_postgres_database(server).await.expect("creating a test database")),
+        None => None,
+    };
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.clone(),
-        database_url: fresh_database_url(&data_dir).await.expect("creating a test database"),
+        database_url,
         jwt_secret: Some("test-secret-test-secret-test-secret-0123".into()),
         demo_on_first_start: false,
         ..Config::default()

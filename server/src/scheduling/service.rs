@@ -53,6 +53,25 @@ pub async fn slots(
     Ok(free_slots(&cal, from, to, Timestamp::now()))
 }
 
+/// A person's free time in `[from, to)`: weekly hours plus extra hours, minus time off and
+/// booked appointments. The time finder intersects these.
+pub async fn free_windows(conn: &mut AnyConnection, doctor: &Doctor, from: Timestamp, to: Timestamp) -> Result<Vec<Window>> {
+    let (f, t) = (from.as_millisecond(), to.as_millisecond());
+    let tz = doctor_tz(doctor);
+    let mut windows = super::slots::rule_windows(&db::rules(conn, &doctor.id).await?, &tz, from, to);
+    windows.extend(db::exception_windows(conn, &doctor.id, "extra", f, t).await?);
+    let mut blocked = db::exception_windows(conn, &doctor.id, "off", f, t).await?;
+    blocked.extend(db::booked_windows(conn, &doctor.id, false, f, t, None).await?);
+    let clip = Window::new(from, to);
+    Ok(super::slots::subtract(windows, &blocked)
+        .into_iter()
+        .filter_map(|w| {
+            let (s, e) = (w.start.max(clip.start), w.end.min(clip.end));
+            (s < e).then(|| Window::new(s, e))
+        })
+        .collect())
+}
+
 /// The slot starting at `start`, if it is on the doctor's grid and free. Off the grid, in the
 /// past or in time off: 422. Taken by another booking: 409.
 async fn check_slot(

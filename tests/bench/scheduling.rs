@@ -1,0 +1,195 @@
+//! Scheduling benchmarks: free-slot search, the time finder, and booking under load.
+//!
+//!     cargo bench -p consilium-tests --bench scheduling
+//!
+//! Runs against SQLite and, when CONSILIUM_TEST_DATABASE_URL names a PostgreSQL server (the
+//! default here is postgres://postgres@127.0.0.1:5432 if it answers), against PostgreSQL too.
+//! Each figure is printed beside a baseline measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use consilium::accounts::model::Role;
+use consilium::scheduling::{db, service, slots};
+use consilium_tests::{TestApp, spawn_app_on};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::Method;
+use serde_json::json;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
+    println!("{name:<58} p50 {:>9.3} ms   p99 {:>9.3} ms   (n={})", ms(p50), ms(p99), samples.len());
+    (p50, p99)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn open(app: &TestApp, token: &str, doctor: &str, start: &str, end: &str, minutes: i64, days: std::ops::RangeInclusive<i64>) {
+    let rules: Vec<_> = days.map(|d| json!({"weekday": d, "start": start, "end": end})).collect();
+    let (s, b) = app
+        .send_json(Method::PUT, &format!("/api/v1/doctors/{doctor}/availability"), Some(token), &json!({"consult_minutes": minutes, "rules": rules}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+async fn slot_search(app: &TestApp) {
+    let admin = app.create_user(Role::Admin).await;
+    let doctor = app.create_user(Role::Doctor).await;
+    open(app, &admin.token, &doctor.user.id, "08:00", "18:00", 15, 1..=5).await;
+    let patient = app.create_user(Role::Patient).await;
+    // 200 bookings spread over the 90 days, so the search subtracts real appointments.
+    let (_, free) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", doctor.user.id, days_ahead(89)), Some(&admin.token)).await;
+    let free = free.as_array().unwrap();
+    for s in free.iter().step_by(free.len() / 200).take(200) {
+        let (st, b) = app.send_json(Method::POST, "/api/v1/appointments", Some(&admin.token), &json!({"doctor_id": doctor.user.id, "patient_id": patient.user.id, "starts_at": s["starts_at"]})).await;
+        assert_eq!(st, 201, "{b}");
+    }
+    let mut conn = app.state.db.acquire().await.unwrap();
+    let d = db::doctor(&mut conn, &doctor.user.id).await.unwrap().unwrap();
+    let from = Timestamp::now();
+    let to = from.checked_add(SignedDuration::from_hours(24 * 90)).unwrap();
+    let mut samples = Vec::new();
+    let mut count = 0;
+    for _ in 0..100 {
+        let t = Instant::now();
+        count = service::slots(&mut conn, &d, from, to).await.unwrap().len();
+        samples.push(t.elapsed());
+    }
+    summary(&format!("free slots, 1 doctor, 90 days ({count} slots, 200 booked)"), samples);
+}
+
+fn days_ahead(n: i64) -> String {
+    Timestamp::now().checked_add(SignedDuration::from_hours(24 * n)).unwrap().strftime("%Y-%m-%d").to_string()
+}
+
+async fn time_finder(app: &TestApp) {
+    let admin = app.create_user(Role::Admin).await;
+    let zones = ["Europe/Berlin", "Europe/London", "America/New_York", "Asia/Shanghai", "Asia/Kolkata", "Australia/Sydney"];
+    let patient = app.create_user(Role::Patient).await;
+    let mut experts = Vec::new();
+    for i in 0..20 {
+        let d = app.create_user(Role::Doctor).await;
+        let (s, _) = app.send_json(Method::PATCH, &format!("/api/v1/users/{}", d.user.id), Some(&admin.token), &json!({"timezone": zones[i % zones.len()]})).await;
+        assert_eq!(s, 200);
+        open(app, &admin.token, &d.user.id, "07:00", "19:00", 30, 1..=6).await;
+        // Ten bookings each over the four weeks.
+        let (_, free) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(27)), Some(&admin.token)).await;
+        let free = free.as_array().unwrap().clone();
+        for s in free.iter().skip(i).step_by(free.len() / 10).take(10) {
+            app.send_json(Method::POST, "/api/v1/appointments", Some(&admin.token), &json!({"doctor_id": d.user.id, "patient_id": patient.user.id, "starts_at": s["starts_at"]})).await;
+        }
+        experts.push(d.user.id);
+    }
+    let from = Timestamp::now();
+    let to = from.checked_add(SignedDuration::from_hours(24 * 28)).unwrap();
+    let mut conn = app.state.db.acquire().await.unwrap();
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for _ in 0..30 {
+        let t = Instant::now();
+        let mut free = Vec::new();
+        for id in &experts {
+            let d = db::doctor(&mut conn, id).await.unwrap().unwrap();
+            free.push(service::free_windows(&mut conn, &d, from, to).await.unwrap());
+        }
+        found = slots::common_starts(&free, SignedDuration::from_mins(60), SignedDuration::from_mins(15), 10).len();
+        samples.push(t.elapsed());
+    }
+    summary(&format!("time finder, 20 experts in 6 zones, 4 weeks ({found} proposals)"), samples);
+}
+
+/// 64 clients at once: each books 8 distinct slots (spread over 16 doctors); beside it the
+/// same 64 clients calling /healthz, the cost of the HTTP stack alone.
+async fn booking_load(app: &TestApp, engine: &str) {
+    const CLIENTS: usize = 64;
+    const PER_CLIENT: usize = 8;
+    let admin = app.create_user(Role::Admin).await;
+    let mut doctors = Vec::new();
+    let mut free = Vec::new();
+    for _ in 0..16 {
+        let d = app.create_user(Role::Doctor).await;
+        open(app, &admin.token, &d.user.id, "00:00", "24:00", 15, 1..=7).await;
+        let (_, s) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(20)), Some(&admin.token)).await;
+        free.push(s.as_array().unwrap().iter().map(|x| x["starts_at"].as_str().unwrap().to_string()).collect::<Vec<_>>());
+        doctors.push(d.user.id);
+    }
+    let mut patients = Vec::new();
+    for _ in 0..CLIENTS {
+        patients.push(app.create_user(Role::Patient).await);
+    }
+    let http = reqwest::Client::new();
+    let run = |book: bool| {
+        let tasks: Vec<_> = patients
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let http = http.clone();
+                let token = p.token.clone();
+                let base = app.url("");
+                let doctor = doctors[i % 16].clone();
+                let mine: Vec<String> = (0..PER_CLIENT).map(|k| free[i % 16][(i / 16) * PER_CLIENT * 2 + k * 2].clone()).collect();
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for slot in mine {
+                        let t = Instant::now();
+                        let r = if book {
+                            http.post(format!("{base}/api/v1/appointments")).bearer_auth(&token).json(&json!({"doctor_id": doctor, "starts_at": slot})).send().await.unwrap()
+                        } else {
+                            http.get(format!("{base}/healthz")).send().await.unwrap()
+                        };
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        assert!(status == 200 || status == 201, "status {status}");
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        async move {
+            let t = Instant::now();
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.unwrap());
+            }
+            (all, t.elapsed())
+        }
+    };
+    let (base, base_wall) = run(false).await;
+    let (lat, wall) = run(true).await;
+    let n = lat.len();
+    let (hp50, _) = summary(&format!("[{engine}] baseline GET /healthz, {CLIENTS} concurrent"), base);
+    let (p50, p99) = summary(&format!("[{engine}] POST /appointments, {CLIENTS} concurrent"), lat);
+    println!(
+        "[{engine}] booking throughput {:.0}/s (baseline {:.0}/s); p50 is {:.1}x the baseline p50; p99 target <= 20 ms: {}",
+        n as f64 / wall.as_secs_f64(),
+        n as f64 / base_wall.as_secs_f64(),
+        ms(p50) / ms(hp50).max(0.001),
+        if ms(p99) <= 20.0 { "met" } else { "NOT met" }
+    );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!("scheduling benchmarks, {} (release build)", jiff::Zoned::now().strftime("%Y-%m-%d %H:%M %Z"));
+    let sqlite = spawn_app_on(None, |_| {}).await;
+    slot_search(&sqlite).await;
+    time_finder(&sqlite).await;
+    booking_load(&sqlite, "sqlite").await;
+    let pg = consilium_tests::test_postgres().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
+    if std::net::TcpStream::connect("127.0.0.1:5432").is_ok() || consilium_tests::test_postgres().is_some() {
+        let app = spawn_app_on(Some(&pg), |_| {}).await;
+        booking_load(&app, "postgres").await;
+    } else {
+        println!("[postgres] skipped: no server at {pg}");
+    }
+}
