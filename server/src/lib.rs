@@ -78,6 +78,7 @@ impl AppState {
          (name = "users", description = "Account administration (admins)"),
          (name = "audit", description = "Audit log (admins)"),
          (name = "scheduling", description = "Availability, slots, appointments"),
+         (name = "reviews", description = "Multi-expert case reviews"),
          (name = "meta", description = "This description"))
 )]
 struct ApiDoc;
@@ -134,6 +135,12 @@ fn page_routes() -> Router<AppState> {
         .route("/book", get(scheduling::pages::doctors))
         .route("/book/{doctor_id}", get(scheduling::pages::slots).post(scheduling::pages::submit))
         .route("/book/{doctor_id}/confirm", get(scheduling::pages::confirm))
+        .route("/reviews", get(scheduling::reviews::pages::list).post(scheduling::reviews::pages::create))
+        .route("/reviews/{id}", get(scheduling::reviews::pages::detail))
+        .route("/reviews/{id}/cases", post(scheduling::reviews::pages::add_case))
+        .route("/reviews/{id}/schedule", post(scheduling::reviews::pages::schedule))
+        .route("/reviews/{id}/rsvp", post(scheduling::reviews::pages::rsvp))
+        .route("/reviews/{id}/cancel", post(scheduling::reviews::pages::cancel))
         .route("/appointments", get(scheduling::pages::list))
         .route("/appointments/{id}", get(scheduling::pages::detail))
         .route("/appointments/{id}/cancel", post(scheduling::pages::cancel))

@@ -50,8 +50,11 @@ struct Week {
 fn demo_week(email: &str) -> Option<Week> {
     let hours: &[(i32, i32)] = match email {
         "amelia.hart@consilium.demo" => &[(9 * 60, 12 * 60), (13 * 60, 17 * 60)],
-        "wei.zhang@consilium.demo" => &[(8 * 60 + 30, 11 * 60 + 30), (14 * 60, 17 * 60 + 30)],
-        "lucas.moreno@consilium.demo" => &[(10 * 60, 16 * 60)],
+        // The evening session lets boards with London and New York meet (13:00–14:00 UTC).
+        "wei.zhang@consilium.demo" => {
+            &[(8 * 60 + 30, 11 * 60 + 30), (14 * 60, 17 * 60 + 30), (19 * 60, 22 * 60)]
+        }
+        "lucas.moreno@consilium.demo" => &[(8 * 60, 16 * 60)],
         _ => return None,
     };
     let days = if email.starts_with("lucas") { 1..=4 } else { 1..=5 };

@@ -7,6 +7,7 @@ mod cli;
 mod openapi;
 mod ops;
 mod pages;
+mod reviews;
 mod scheduling;
 mod tokens;
 mod users;

@@ -28,6 +28,7 @@ struct Ids {
     doctor: String,
     appointment: String,
     exception: String,
+    review: String,
 }
 
 /// Expectations for callers: no session, a patient, a doctor, an admin (none of them owns
@@ -104,6 +105,37 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             [Unauth, Deny, Hidden, Ok],
         ),
         (Method::POST, "/api/v1/appointments/{id}/cancel", Some(json!({"reason": "r"})), owner),
+        (Method::GET, "/api/v1/reviews", None, any),
+        (
+            Method::POST,
+            "/api/v1/reviews",
+            Some(
+                json!({"title": "T", "experts": [ids.doctor], "duration_minutes": 60, "from": "2031-01-01", "to": "2031-01-05"}),
+            ),
+            [Unauth, Deny, Ok, Ok],
+        ),
+        (Method::GET, "/api/v1/reviews/{id}", None, owner),
+        (
+            Method::POST,
+            "/api/v1/reviews/{id}/cases",
+            Some(json!({"patient_id": ids.patient, "question": "q"})),
+            owner,
+        ),
+        (Method::GET, "/api/v1/reviews/{id}/proposals", None, owner),
+        (
+            Method::POST,
+            "/api/v1/reviews/{id}/schedule",
+            Some(json!({"starts_at": "2031-01-01T03:07:00Z"})),
+            owner,
+        ),
+        (
+            Method::POST,
+            "/api/v1/reviews/{id}/rsvp",
+            Some(json!({"response": "accepted"})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
+        (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
+        (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
     ]
 }
 
@@ -112,6 +144,8 @@ fn concrete(template: &str, ids: &Ids) -> String {
         &ids.patient
     } else if template.starts_with("/api/v1/doctors/") {
         &ids.doctor
+    } else if template.starts_with("/api/v1/reviews/") {
+        &ids.review
     } else {
         &ids.appointment
     };
@@ -138,6 +172,7 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
         doctor: String::new(),
         appointment: String::new(),
         exception: String::new(),
+        review: String::new(),
     };
     let tabled: BTreeSet<String> =
         routes(&ids, "x@y.org").iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
@@ -154,6 +189,8 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
         "Appointment",
         "Slot",
         "Availability",
+        "Review",
+        "Proposal",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
@@ -174,11 +211,21 @@ async fn fixture(app: &TestApp) -> Ids {
         )
         .await;
     assert_eq!(s, 201, "{e}");
+    let (s, r) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/reviews",
+            Some(&doctor.token),
+            &json!({"title": "Board", "experts": [doctor.user.id], "duration_minutes": 60, "from": "2031-01-01", "to": "2031-01-05"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
     Ids {
         patient: patient.user.id,
         doctor: doctor.user.id,
         appointment,
         exception: e["id"].as_str().unwrap().into(),
+        review: r["id"].as_str().unwrap().into(),
     }
 }
 

@@ -30,10 +30,23 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn open(app: &TestApp, token: &str, doctor: &str, start: &str, end: &str, minutes: i64, days: std::ops::RangeInclusive<i64>) {
+async fn open(
+    app: &TestApp,
+    token: &str,
+    doctor: &str,
+    start: &str,
+    end: &str,
+    minutes: i64,
+    days: std::ops::RangeInclusive<i64>,
+) {
     let rules: Vec<_> = days.map(|d| json!({"weekday": d, "start": start, "end": end})).collect();
     let (s, b) = app
-        .send_json(Method::PUT, &format!("/api/v1/doctors/{doctor}/availability"), Some(token), &json!({"consult_minutes": minutes, "rules": rules}))
+        .send_json(
+            Method::PUT,
+            &format!("/api/v1/doctors/{doctor}/availability"),
+            Some(token),
+            &json!({"consult_minutes": minutes, "rules": rules}),
+        )
         .await;
     assert_eq!(s, 200, "{b}");
 }
@@ -44,7 +57,12 @@ async fn slot_search(app: &TestApp) {
     open(app, &admin.token, &doctor.user.id, "08:00", "18:00", 15, 1..=5).await;
     let patient = app.create_user(Role::Patient).await;
     // 200 bookings spread over the 90 days, so the search subtracts real appointments.
-    let (_, free) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", doctor.user.id, days_ahead(89)), Some(&admin.token)).await;
+    let (_, free) = app
+        .get_json(
+            &format!("/api/v1/doctors/{}/slots?to={}", doctor.user.id, days_ahead(89)),
+            Some(&admin.token),
+        )
+        .await;
     let free = free.as_array().unwrap();
     for s in free.iter().step_by(free.len() / 200).take(200) {
         let (st, b) = app.send_json(Method::POST, "/api/v1/appointments", Some(&admin.token), &json!({"doctor_id": doctor.user.id, "patient_id": patient.user.id, "starts_at": s["starts_at"]})).await;
@@ -70,19 +88,44 @@ fn days_ahead(n: i64) -> String {
 
 async fn time_finder(app: &TestApp) {
     let admin = app.create_user(Role::Admin).await;
-    let zones = ["Europe/Berlin", "Europe/London", "America/New_York", "Asia/Shanghai", "Asia/Kolkata", "Australia/Sydney"];
+    let zones = [
+        "Europe/Berlin",
+        "Europe/London",
+        "America/New_York",
+        "Asia/Shanghai",
+        "Asia/Kolkata",
+        "Australia/Sydney",
+    ];
     let patient = app.create_user(Role::Patient).await;
     let mut experts = Vec::new();
     for i in 0..20 {
         let d = app.create_user(Role::Doctor).await;
-        let (s, _) = app.send_json(Method::PATCH, &format!("/api/v1/users/{}", d.user.id), Some(&admin.token), &json!({"timezone": zones[i % zones.len()]})).await;
+        let (s, _) = app
+            .send_json(
+                Method::PATCH,
+                &format!("/api/v1/users/{}", d.user.id),
+                Some(&admin.token),
+                &json!({"timezone": zones[i % zones.len()]}),
+            )
+            .await;
         assert_eq!(s, 200);
         open(app, &admin.token, &d.user.id, "07:00", "19:00", 30, 1..=6).await;
         // Ten bookings each over the four weeks.
-        let (_, free) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(27)), Some(&admin.token)).await;
+        let (_, free) = app
+            .get_json(
+                &format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(27)),
+                Some(&admin.token),
+            )
+            .await;
         let free = free.as_array().unwrap().clone();
         for s in free.iter().skip(i).step_by(free.len() / 10).take(10) {
-            app.send_json(Method::POST, "/api/v1/appointments", Some(&admin.token), &json!({"doctor_id": d.user.id, "patient_id": patient.user.id, "starts_at": s["starts_at"]})).await;
+            app.send_json(
+                Method::POST,
+                "/api/v1/appointments",
+                Some(&admin.token),
+                &json!({"doctor_id": d.user.id, "patient_id": patient.user.id, "starts_at": s["starts_at"]}),
+            )
+            .await;
         }
         experts.push(d.user.id);
     }
@@ -96,9 +139,10 @@ async fn time_finder(app: &TestApp) {
         let mut free = Vec::new();
         for id in &experts {
             let d = db::doctor(&mut conn, id).await.unwrap().unwrap();
-            free.push(service::free_windows(&mut conn, &d, from, to).await.unwrap());
+            free.push(service::free_windows(&mut conn, &d, from, to, None).await.unwrap());
         }
-        found = slots::common_starts(&free, SignedDuration::from_mins(60), SignedDuration::from_mins(15), 10).len();
+        found = slots::common_starts(&free, SignedDuration::from_mins(60), SignedDuration::from_mins(15), 10)
+            .len();
         samples.push(t.elapsed());
     }
     summary(&format!("time finder, 20 experts in 6 zones, 4 weeks ({found} proposals)"), samples);
@@ -115,8 +159,19 @@ async fn booking_load(app: &TestApp, engine: &str) {
     for _ in 0..16 {
         let d = app.create_user(Role::Doctor).await;
         open(app, &admin.token, &d.user.id, "00:00", "24:00", 15, 1..=7).await;
-        let (_, s) = app.get_json(&format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(20)), Some(&admin.token)).await;
-        free.push(s.as_array().unwrap().iter().map(|x| x["starts_at"].as_str().unwrap().to_string()).collect::<Vec<_>>());
+        let (_, s) = app
+            .get_json(
+                &format!("/api/v1/doctors/{}/slots?to={}", d.user.id, days_ahead(20)),
+                Some(&admin.token),
+            )
+            .await;
+        free.push(
+            s.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["starts_at"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        );
         doctors.push(d.user.id);
     }
     let mut patients = Vec::new();
@@ -133,13 +188,20 @@ async fn booking_load(app: &TestApp, engine: &str) {
                 let token = p.token.clone();
                 let base = app.url("");
                 let doctor = doctors[i % 16].clone();
-                let mine: Vec<String> = (0..PER_CLIENT).map(|k| free[i % 16][(i / 16) * PER_CLIENT * 2 + k * 2].clone()).collect();
+                let mine: Vec<String> = (0..PER_CLIENT)
+                    .map(|k| free[i % 16][(i / 16) * PER_CLIENT * 2 + k * 2].clone())
+                    .collect();
                 tokio::spawn(async move {
                     let mut lat = Vec::new();
                     for slot in mine {
                         let t = Instant::now();
                         let r = if book {
-                            http.post(format!("{base}/api/v1/appointments")).bearer_auth(&token).json(&json!({"doctor_id": doctor, "starts_at": slot})).send().await.unwrap()
+                            http.post(format!("{base}/api/v1/appointments"))
+                                .bearer_auth(&token)
+                                .json(&json!({"doctor_id": doctor, "starts_at": slot}))
+                                .send()
+                                .await
+                                .unwrap()
                         } else {
                             http.get(format!("{base}/healthz")).send().await.unwrap()
                         };

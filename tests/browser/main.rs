@@ -195,3 +195,41 @@ async fn a_patient_books_the_doctor_sees_it_and_an_admin_moves_it() {
     assert!(b.text("main").await.contains("Doctor is in surgery"));
     b.close().await;
 }
+
+/// A coordinator plans a review for the three demo doctors (London, Shanghai, New York), finds
+/// a time shown in each one's zone, schedules it, adds a case; an expert accepts in Chinese.
+#[tokio::test]
+async fn a_coordinator_plans_a_review_across_three_time_zones() {
+    let (app, logins) = demo_app().await;
+    let Some(b) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    b.goto(&app.url("/reviews")).await;
+    b.fill("input[name=title]", "Skin cancer board").await;
+    b.eval("document.querySelectorAll('input[name=experts]').forEach(c => c.checked = true); return null")
+        .await;
+    b.click("form[action='/reviews'] button[type=submit]").await;
+    b.click("a[href$='?find=1#find']").await;
+    b.client.wait().for_element(fantoccini::Locator::Css("form.proposal")).await.unwrap();
+    let proposal = b.text("form.proposal").await;
+    for who in ["Dr. Amelia Hart", "Dr. Wei Zhang", "Dr. Lucas Moreno"] {
+        assert!(proposal.contains(who), "{who} is in the proposal: {proposal}");
+    }
+    assert!(proposal.contains("CST"), "Shanghai's local time is shown: {proposal}");
+    b.screenshot("review-proposals-en-desktop").await;
+    b.click("form.proposal button").await;
+    b.wait_for_text("main", "Scheduled").await;
+    b.eval("document.querySelector('select[name=patient_id]').selectedIndex = 0; return null").await;
+    b.fill("input[name=question]", "Excise or observe the lesion?").await;
+    b.click("form[action$='/cases'] button").await;
+    b.wait_for_text("main", "Excise or observe the lesion?").await;
+    b.screenshot("review-scheduled-en-desktop").await;
+    sign_out(&b, DESKTOP).await;
+    b.close().await;
+    let Some(b) = Browser::start("zh-CN", PHONE).await else { return };
+    sign_in(&b, &app, login_of(&logins, "wei.zhang@")).await;
+    b.client.find(fantoccini::Locator::LinkText("Skin cancer board")).await.unwrap().click().await.unwrap();
+    b.click("button[value=accepted]").await;
+    b.wait_for_text("main", "已接受").await;
+    b.screenshot("review-accepted-zh-CN-phone").await;
+    b.close().await;
+}

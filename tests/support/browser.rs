@@ -144,6 +144,24 @@ impl Browser {
         el.text().await.unwrap()
     }
 
+    /// Waits (up to 10 s) until the element's text contains `needle`, riding out page loads;
+    /// returns the text.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = el.text().await
+            {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never contained {needle:?}; last text: {last}");
+    }
+
     pub async fn eval(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}"))
     }

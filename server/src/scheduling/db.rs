@@ -206,12 +206,17 @@ pub async fn booked_windows(
     to: i64,
     except_id: Option<&str>,
 ) -> Result<Vec<Window>> {
+    // A doctor is also busy during scheduled case reviews they have not declined.
     let sql = if as_patient {
         "SELECT starts_at, ends_at FROM appointments WHERE patient_id = $1 AND status = 'booked'
            AND ends_at > $2 AND starts_at < $3 AND ($4 IS NULL OR id <> $4)"
     } else {
         "SELECT starts_at, ends_at FROM appointments WHERE doctor_id = $1 AND status = 'booked'
-           AND ends_at > $2 AND starts_at < $3 AND ($4 IS NULL OR id <> $4)"
+           AND ends_at > $2 AND starts_at < $3 AND ($4 IS NULL OR id <> $4)
+         UNION ALL
+         SELECT r.starts_at, r.ends_at FROM reviews r JOIN review_experts e ON e.review_id = r.id
+         WHERE e.expert_id = $1 AND e.response <> 'declined' AND r.status = 'scheduled'
+           AND r.ends_at > $2 AND r.starts_at < $3 AND ($4 IS NULL OR r.id <> $4)"
     };
     let rows = sqlx::query(sql).bind(person_id).bind(from).bind(to).bind(except_id).fetch_all(conn).await?;
     rows.iter().map(|r| Ok(Window::new(ts(r.try_get("starts_at")?), ts(r.try_get("ends_at")?)))).collect()

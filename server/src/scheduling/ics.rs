@@ -35,6 +35,27 @@ pub fn appointment_event(a: &Appointment, viewer: &CurrentUser) -> Event {
     e.done()
 }
 
+/// The VEVENT of a scheduled review; `None` while it has no time.
+pub fn review_event(r: &super::reviews::model::Review) -> Option<Event> {
+    let (start, end) = r.time_ms?;
+    let names: Vec<&str> = r.experts.iter().map(|e| e.name.as_str()).collect();
+    let mut e = Event::new();
+    e.uid(&format!("review-{}@consilium", r.id))
+        .summary(&r.title)
+        .description(&format!(
+            "Case review ({} cases). Experts: {}. Room: {}",
+            r.cases.len(),
+            names.join(", "),
+            r.room_id
+        ))
+        .starts(utc(start))
+        .ends(utc(end))
+        .timestamp(utc(r.updated_ms))
+        .sequence(r.sequence.max(0) as u32)
+        .status(if r.status == "cancelled" { EventStatus::Cancelled } else { EventStatus::Confirmed });
+    Some(e.done())
+}
+
 /// A VCALENDAR around events.
 pub fn calendar(events: &[Event]) -> String {
     let mut c = Calendar::new();

@@ -1,11 +1,13 @@
 //! Scheduling: doctors' weekly availability (in their own time zones) and exceptions, free
-//! slots, booking with no double booking under concurrency, and iCalendar export.
+//! slots, booking with no double booking under concurrency, multi-expert case reviews with a
+//! time finder across zones, and iCalendar export.
 
 pub mod db;
 pub mod handlers;
 pub mod ics;
 pub mod model;
 pub mod pages;
+pub mod reviews;
 pub mod service;
 pub mod slots;
 
@@ -28,4 +30,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::reschedule))
         .routes(routes!(handlers::set_status))
         .routes(routes!(handlers::appointment_ics))
+        .merge(reviews::api_router())
 }

@@ -55,13 +55,20 @@ pub async fn slots(
 
 /// A person's free time in `[from, to)`: weekly hours plus extra hours, minus time off and
 /// booked appointments. The time finder intersects these.
-pub async fn free_windows(conn: &mut AnyConnection, doctor: &Doctor, from: Timestamp, to: Timestamp) -> Result<Vec<Window>> {
+/// `ignore` leaves one appointment or review out of the busy time (the one being re-planned).
+pub async fn free_windows(
+    conn: &mut AnyConnection,
+    doctor: &Doctor,
+    from: Timestamp,
+    to: Timestamp,
+    ignore: Option<&str>,
+) -> Result<Vec<Window>> {
     let (f, t) = (from.as_millisecond(), to.as_millisecond());
     let tz = doctor_tz(doctor);
     let mut windows = super::slots::rule_windows(&db::rules(conn, &doctor.id).await?, &tz, from, to);
     windows.extend(db::exception_windows(conn, &doctor.id, "extra", f, t).await?);
     let mut blocked = db::exception_windows(conn, &doctor.id, "off", f, t).await?;
-    blocked.extend(db::booked_windows(conn, &doctor.id, false, f, t, None).await?);
+    blocked.extend(db::booked_windows(conn, &doctor.id, false, f, t, ignore).await?);
     let clip = Window::new(from, to);
     Ok(super::slots::subtract(windows, &blocked)
         .into_iter()

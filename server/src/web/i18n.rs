@@ -75,6 +75,15 @@ impl Tr {
         }
     }
 
+    /// The label of a review answer (`pending`, `accepted`, `declined`).
+    pub fn rsvp(&self, response: &str) -> &'static str {
+        match response {
+            "accepted" => self.t("rsvp.accepted"),
+            "declined" => self.t("rsvp.declined"),
+            _ => self.t("rsvp.pending"),
+        }
+    }
+
     /// Value for `<html lang>`.
     pub fn html_lang(&self) -> &'static str {
         match self.0 {
@@ -264,6 +273,51 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("sched.book_here", "Book a patient at this time", "在此时间为患者预约"),
     ("dash.patient.book", "Book a consultation", "预约会诊"),
     ("dash.all_appointments", "All appointments", "全部预约"),
+    ("nav.reviews", "Case reviews", "病例讨论"),
+    ("review.status.planning", "Planning", "计划中"),
+    ("review.status.scheduled", "Scheduled", "已安排"),
+    ("review.status.cancelled", "Cancelled", "已取消"),
+    ("review.no_time", "no time fixed yet", "尚未确定时间"),
+    ("review.experts_count", "experts", "位专家"),
+    ("review.none", "No case reviews yet.", "暂无病例讨论。"),
+    ("review.plan", "Plan a case review", "计划病例讨论"),
+    ("review.title_field", "Title", "标题"),
+    ("review.title_placeholder", "Tumour board: melanoma cases", "肿瘤委员会：黑色素瘤病例"),
+    ("review.duration", "Length in minutes", "时长（分钟）"),
+    ("review.window_from", "Not before", "最早日期"),
+    ("review.window_to", "Not after", "最晚日期"),
+    ("review.experts", "Experts", "专家"),
+    ("review.specialties", "Or any doctor of these specialties", "或以下专科的任一医生"),
+    ("review.create", "Create and find a time", "创建并查找时间"),
+    ("review.coordinator", "Coordinator", "协调人"),
+    ("review.any_of", "Any free doctor of", "任一有空的医生："),
+    ("review.your_answer", "Your answer", "您的回复"),
+    ("review.comment", "Comment (optional)", "备注（可选）"),
+    ("review.accept", "Accept", "接受"),
+    ("review.decline", "Decline", "拒绝"),
+    ("review.find_time", "Find a time", "查找时间"),
+    (
+        "review.find_help",
+        "The earliest times when every expert is free within their own working hours, shown in each expert's local time.",
+        "在每位专家各自工作时间内均有空的最早时间，以每位专家的当地时间显示。",
+    ),
+    ("review.find_button", "Find common times", "查找共同时间"),
+    (
+        "review.no_proposals",
+        "No common free time in the window. Widen the window or change the experts.",
+        "在该时间范围内没有共同空闲时间。请扩大范围或更换专家。",
+    ),
+    ("review.schedule_this", "Schedule at this time", "安排在此时间"),
+    ("review.agenda", "Agenda", "议程"),
+    ("review.question", "Clinical question", "临床问题"),
+    ("review.notes", "Notes", "备注"),
+    ("review.no_cases", "No cases on the agenda yet.", "议程中尚无病例。"),
+    ("review.add_case", "Add a case", "添加病例"),
+    ("review.cancel", "Cancel the review", "取消病例讨论"),
+    ("review.cancel_confirm", "Cancel this case review for everyone?", "确定为所有人取消此病例讨论？"),
+    ("rsvp.pending", "Awaiting answer", "待回复"),
+    ("rsvp.accepted", "Accepted", "已接受"),
+    ("rsvp.declined", "Declined", "已拒绝"),
     ("settings.saved", "Your settings were saved.", "您的设置已保存。"),
     ("settings.lang_auto", "Follow my browser", "跟随浏览器"),
     ("error.forbidden", "Not allowed", "无权访问"),

@@ -25,6 +25,7 @@ struct Dashboard {
     timezone: String,
     counts: Vec<(&'static str, i64)>,
     upcoming: Vec<crate::scheduling::pages::ApptRow>,
+    reviews: Vec<(String, String, &'static str)>,
 }
 
 /// `GET /`: the signed-in person's start page, by role.
@@ -48,6 +49,25 @@ pub async fn dashboard(
         Role::Doctor => crate::scheduling::pages::upcoming_rows(&state, &page, &user, &addr, 7).await?,
         Role::Admin => Vec::new(),
     };
+    let reviews = if me.role == Role::Doctor {
+        let invited = crate::scheduling::reviews::service::list(&state.db, &user).await?;
+        invited
+            .into_iter()
+            .filter(|r| r.status != "cancelled")
+            .take(5)
+            .map(|r| {
+                let answer = r
+                    .experts
+                    .iter()
+                    .find(|e| e.expert_id == user.id)
+                    .map(|e| page.tr.rsvp(&e.response))
+                    .unwrap_or("");
+                (r.id, r.title, answer)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let t = Dashboard {
         page,
         name: me.name,
@@ -56,6 +76,7 @@ pub async fn dashboard(
         timezone: me.timezone,
         counts,
         upcoming,
+        reviews,
     };
     Ok(render(&t))
 }
