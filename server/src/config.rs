@@ -50,6 +50,16 @@ pub struct Config {
     /// Seed the demo clinic into an empty embedded database at first start
     /// (`CONSILIUM_DEMO`, default true; never applies to PostgreSQL).
     pub demo_on_first_start: bool,
+    /// Address people use to reach this server, for links in emails and calendar feeds
+    /// (`CONSILIUM_PUBLIC_URL`, default `http://` + the bind address).
+    pub public_url: Option<String>,
+    /// Outgoing mail server, e.g. `smtps://user:pass@mail.example.org` or `smtp://127.0.0.1:25`
+    /// (`CONSILIUM_SMTP_URL`); unset means reminders are recorded, not emailed.
+    pub smtp_url: Option<String>,
+    /// Sender of reminder emails (`CONSILIUM_SMTP_FROM`).
+    pub smtp_from: String,
+    /// How often the reminder worker looks for due reminders (`CONSILIUM_REMINDER_INTERVAL_SECS`, 30).
+    pub reminder_interval: Duration,
 }
 
 /// See [`Config::cookie_secure`].
@@ -76,6 +86,10 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("log_format", &self.log_format)
             .field("demo_on_first_start", &self.demo_on_first_start)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
+            .field("reminder_interval", &self.reminder_interval)
             .finish()
     }
 }
@@ -110,6 +124,10 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
             demo_on_first_start: true,
+            public_url: None,
+            smtp_url: None,
+            smtp_from: "Consilium <noreply@localhost>".into(),
+            reminder_interval: Duration::from_secs(30),
         }
     }
 }
@@ -168,6 +186,12 @@ impl Config {
                     }
                 }
                 "CONSILIUM_DEMO" => c.demo_on_first_start = parse_bool(key, v)?,
+                "CONSILIUM_PUBLIC_URL" => c.public_url = non_empty(v.trim_end_matches('/')),
+                "CONSILIUM_SMTP_URL" => c.smtp_url = non_empty(v),
+                "CONSILIUM_SMTP_FROM" => c.smtp_from = v.to_string(),
+                "CONSILIUM_REMINDER_INTERVAL_SECS" => {
+                    c.reminder_interval = Duration::from_secs(parse_positive(key, v)?.into())
+                }
                 // Read by the logger and by the test harness, not here.
                 "CONSILIUM_LOG" | "CONSILIUM_TEST_DATABASE_URL" => {}
                 other => bail!("unknown setting {other}: see the configuration table in README.md"),
@@ -182,6 +206,11 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("consilium.db").display()),
         }
+    }
+
+    /// Base URL for links that leave the browser (emails, calendar feeds).
+    pub fn base_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind))
     }
 
     /// True when the embedded SQLite default is in use.
@@ -240,8 +269,10 @@ mod tests {
         let mut vars = HashMap::new();
         vars.insert("CONSILIUM_JWT_SECRET".into(), "x".repeat(40));
         vars.insert("CONSILIUM_DATABASE_URL".into(), "postgres://app:hunter22@db/c".into());
+        vars.insert("CONSILIUM_SMTP_URL".into(), "smtps://mailer:s3cret-mail@mail.example.org".into());
         let printed = format!("{:?}", Config::from_map(&vars).unwrap());
         assert!(!printed.contains("hunter22"), "{printed}");
+        assert!(!printed.contains("s3cret-mail"), "{printed}");
         assert!(!printed.contains(&"x".repeat(40)), "{printed}");
         assert!(printed.contains("postgres://app:<redacted>@db/c"), "{printed}");
     }

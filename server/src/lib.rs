@@ -192,6 +192,7 @@ async fn not_found(req: Request) -> Response {
 pub struct App {
     pub state: AppState,
     listener: TcpListener,
+    mailer: scheduling::reminders::Mailer,
 }
 
 impl App {
@@ -200,8 +201,9 @@ impl App {
         let bind = config.bind;
         let state = AppState::open(config).await?;
         ops::metrics::handle();
+        let mailer = scheduling::reminders::Mailer::from_config(&state.config)?;
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
-        Ok(App { state, listener })
+        Ok(App { state, listener, mailer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -211,6 +213,7 @@ impl App {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.state.throttle.clone().spawn_pruner();
+        scheduling::reminders::spawn_worker(self.state.clone(), self.mailer);
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         Ok(())

@@ -7,6 +7,7 @@ mod cli;
 mod openapi;
 mod ops;
 mod pages;
+mod reminders;
 mod reviews;
 mod scheduling;
 mod tokens;

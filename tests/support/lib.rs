@@ -3,6 +3,7 @@
 //! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`), a new database on it.
 
 pub mod browser;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod ics;
 pub mod model;
 pub mod pages;
+pub mod reminders;
 pub mod reviews;
 pub mod service;
 pub mod slots;

@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 
 use super::db::{self, AppointmentFilter, NewAppointment};
 use super::model::{Appointment, BookRequest, Doctor, Status, parse_instant, parse_reason};
+use super::reminders;
 use super::slots::{Calendar, Window, free_slots};
 use crate::accounts::model::Role;
 use crate::auth::CurrentUser;
@@ -178,6 +179,8 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
         created_by: &user.id,
     };
     let id = db::insert_appointment(&mut tx, &new).await?;
+    reminders::queue(&mut tx, "appointment", &id, &[&patient_id, &doctor.id], slot.start.as_millisecond())
+        .await?;
     audit::record(
         &mut tx,
         &Actor::user(user, addr),
@@ -267,6 +270,7 @@ pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &
             a.status.as_str()
         )));
     }
+    reminders::cancel(&mut tx, id).await?;
     audit::record(
         &mut tx,
         &Actor::user(user, addr),
@@ -303,6 +307,9 @@ pub async fn reschedule(
     let slot = check_slot(&mut tx, &doctor, start, Some(id)).await?;
     patient_is_free(&mut tx, &a.patient_id, &slot, Some(id)).await?;
     db::transition(&mut tx, id, Status::Booked, Some(slot), reason.as_deref()).await?;
+    reminders::cancel(&mut tx, id).await?;
+    reminders::queue(&mut tx, "appointment", id, &[&a.patient_id, &a.doctor_id], slot.start.as_millisecond())
+        .await?;
     let detail = format!("from={} to={}", a.starts_at, slot.start);
     audit::record(
         &mut tx,

@@ -318,6 +318,13 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("rsvp.pending", "Awaiting answer", "待回复"),
     ("rsvp.accepted", "Accepted", "已接受"),
     ("rsvp.declined", "Declined", "已拒绝"),
+    ("reminder.subject", "Reminder", "提醒"),
+    (
+        "reminder.greeting",
+        "Hello {name}, this is a reminder of your upcoming session:",
+        "{name}，您好！提醒您即将进行的会诊：",
+    ),
+    ("reminder.join", "Open it here:", "请在此打开："),
     ("settings.saved", "Your settings were saved.", "您的设置已保存。"),
     ("settings.lang_auto", "Follow my browser", "跟随浏览器"),
     ("error.forbidden", "Not allowed", "无权访问"),

@@ -14,6 +14,7 @@ use crate::records::audit::{self, Actor, Event};
 use crate::scheduling::db as sdb;
 use crate::scheduling::handlers::{RangeQuery, day_range};
 use crate::scheduling::model::{Doctor, parse_instant, parse_reason};
+use crate::scheduling::reminders;
 use crate::scheduling::service::free_windows;
 use crate::scheduling::slots::{Window, common_starts, merge};
 
@@ -278,6 +279,12 @@ pub async fn schedule(db: &Db, user: &CurrentUser, addr: &str, id: &str, starts_
         db::add_expert(&mut tx, id, e).await?;
     }
     db::set_time(&mut tx, id, start.as_millisecond(), end.as_millisecond()).await?;
+    let mut recipients: Vec<&str> = attendees.iter().map(String::as_str).collect();
+    if !recipients.contains(&r.coordinator_id.as_str()) {
+        recipients.push(&r.coordinator_id);
+    }
+    reminders::cancel(&mut tx, id).await?;
+    reminders::queue(&mut tx, "review", id, &recipients, start.as_millisecond()).await?;
     audit::record(
         &mut tx,
         &Actor::user(user, addr),
@@ -332,6 +339,7 @@ pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result
     if !db::cancel(&mut tx, id).await? {
         return Err(AppError::Conflict("already cancelled".into()));
     }
+    reminders::cancel(&mut tx, id).await?;
     audit::record(&mut tx, &Actor::user(user, addr), Event::new("review.cancel").object("review", id))
         .await?;
     let out = db::load(&mut tx, id).await?.ok_or(AppError::NotFound("review"))?;

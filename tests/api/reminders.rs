@@ -1,0 +1,184 @@
+//! The reminder outbox: rows written with the booking, sent once over real SMTP, retried on
+//! failure, recorded when no mail server is configured.
+
+use consilium::accounts::model::Role;
+use consilium::scheduling::reminders::{Mailer, run_due};
+use consilium_tests::smtp::SmtpSink;
+use consilium_tests::{TestApp, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+async fn rows(app: &TestApp, object_id: &str) -> Vec<(String, String, i64)> {
+    sqlx::query("SELECT recipient_id, status, offset_minutes FROM reminders WHERE object_id = $1 ORDER BY offset_minutes, recipient_id")
+        .bind(object_id)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("recipient_id"), r.get("status"), r.get("offset_minutes")))
+        .collect()
+}
+
+/// Books a slot at least two days ahead; returns the appointment.
+async fn booked(app: &TestApp) -> (Value, consilium_tests::TestUser, consilium_tests::TestUser) {
+    let doctor = app.create_user(Role::Doctor).await;
+    let patient = app.create_user(Role::Patient).await;
+    crate::scheduling::open_every_day(app, &doctor.token, &doctor.user.id).await;
+    let slots = crate::scheduling::slots(app, &patient.token, &doctor.user.id, "UTC").await;
+    let later = slots.iter().find(|s| {
+        let t: jiff::Timestamp = s["starts_at"].as_str().unwrap().parse().unwrap();
+        t > jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(48)).unwrap()
+    });
+    let (s, a) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/appointments",
+            Some(&patient.token),
+            &json!({"doctor_id": doctor.user.id, "starts_at": later.unwrap()["starts_at"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    (a, doctor, patient)
+}
+
+async fn make_due(app: &TestApp, object_id: &str) {
+    sqlx::query("UPDATE reminders SET due_at = $2 WHERE object_id = $1 AND status = 'pending'")
+        .bind(object_id)
+        .bind(consilium::db::now_ms() - 1000)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn booking_queues_reminders_that_moving_and_cancelling_update() {
+    let app = consilium_tests::spawn_app().await;
+    let (a, doctor, patient) = booked(&app).await;
+    let id = a["id"].as_str().unwrap();
+    let r = rows(&app, id).await;
+    assert_eq!(r.len(), 4, "24 h and 15 min, to patient and doctor: {r:?}");
+    assert!(r.iter().all(|(_, s, _)| s == "pending"));
+    assert!(
+        r.iter().any(|(who, _, _)| *who == patient.user.id)
+            && r.iter().any(|(who, _, _)| *who == doctor.user.id)
+    );
+    let slots = crate::scheduling::slots(&app, &patient.token, &doctor.user.id, "UTC").await;
+    let (s, _) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            Some(&patient.token),
+            &json!({"starts_at": slots.last().unwrap()["starts_at"], "reason": "later"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = rows(&app, id).await;
+    assert_eq!(r.iter().filter(|x| x.1 == "cancelled").count(), 4);
+    assert_eq!(r.iter().filter(|x| x.1 == "pending").count(), 4, "new reminders for the new time");
+    app.send_json(
+        Method::POST,
+        &format!("/api/v1/appointments/{id}/cancel"),
+        Some(&patient.token),
+        &json!({"reason": "well again"}),
+    )
+    .await;
+    assert!(rows(&app, id).await.iter().all(|x| x.1 == "cancelled"));
+}
+
+#[tokio::test]
+async fn due_reminders_are_emailed_once_in_the_recipients_language() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}", sink.port));
+        c.public_url = Some("https://clinic.example".into());
+    })
+    .await;
+    let (a, _, patient) = booked(&app).await;
+    let id = a["id"].as_str().unwrap();
+    app.send_json(Method::PATCH, "/api/v1/me", Some(&patient.token), &json!({"locale": "zh"})).await;
+    make_due(&app, id).await;
+    let mailer = Mailer::from_config(&app.state.config).unwrap();
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 4, "{mail:?}");
+    let bodies: Vec<String> = mail.iter().map(|m| body_text(m)).collect();
+    assert!(
+        bodies.iter().all(|b| b.contains(&format!("https://clinic.example/appointments/{id}"))),
+        "{bodies:?}"
+    );
+    let to_patient: Vec<&String> =
+        mail.iter().zip(&bodies).filter(|(m, _)| m.contains(&patient.email)).map(|(_, b)| b).collect();
+    assert_eq!(to_patient.len(), 2);
+    assert!(
+        to_patient.iter().all(|b| b.contains("提醒您即将进行的会诊")),
+        "the patient reads Chinese: {to_patient:?}"
+    );
+    assert!(rows(&app, id).await.iter().all(|x| x.1 == "sent"));
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 0, "never sent twice");
+    assert_eq!(sink.messages().len(), 4);
+}
+
+#[tokio::test]
+async fn an_unreachable_mail_server_means_a_retry_later_not_a_loss() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_app_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{closed}"))).await;
+    let (a, _, _) = booked(&app).await;
+    let id = a["id"].as_str().unwrap();
+    make_due(&app, id).await;
+    let mailer = Mailer::from_config(&app.state.config).unwrap();
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
+    let r = sqlx::query("SELECT status, attempts, due_at, last_error FROM reminders WHERE object_id = $1 AND status <> 'cancelled'")
+        .bind(id)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    for row in r {
+        assert_eq!(row.get::<String, _>("status"), "pending");
+        assert_eq!(row.get::<i64, _>("attempts"), 1);
+        assert!(row.get::<i64, _>("due_at") > consilium::db::now_ms(), "retried later");
+        assert!(!row.get::<Option<String>, _>("last_error").unwrap_or_default().is_empty());
+    }
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 0, "not before the back-off");
+}
+
+#[tokio::test]
+async fn without_a_mail_server_reminders_are_recorded() {
+    let app = consilium_tests::spawn_app().await;
+    let (a, _, _) = booked(&app).await;
+    let id = a["id"].as_str().unwrap();
+    make_due(&app, id).await;
+    let mailer = Mailer::from_config(&app.state.config).unwrap();
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
+    assert!(rows(&app, id).await.iter().all(|x| x.1 == "logged"));
+}
+
+#[tokio::test]
+async fn a_malformed_smtp_url_stops_the_start() {
+    let config =
+        consilium::config::Config { smtp_url: Some("gopher://nowhere".into()), ..Default::default() };
+    assert!(Mailer::from_config(&config).is_err());
+}
+
+/// The decoded body of a raw message (base64 or quoted-printable, as the client chose).
+fn body_text(raw: &str) -> String {
+    use base64::Engine;
+    let (headers, body) = raw.split_once("\n\n").unwrap();
+    if headers.contains("Content-Transfer-Encoding: base64") {
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else {
+        let unfolded = body.replace("=\n", "");
+        let mut bytes = Vec::new();
+        let mut it = unfolded.bytes();
+        while let Some(b) = it.next() {
+            if b == b'=' {
+                let hex = [it.next().unwrap(), it.next().unwrap()];
+                bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap());
+            } else {
+                bytes.push(b);
+            }
+        }
+        String::from_utf8(bytes).unwrap()
+    }
+}
