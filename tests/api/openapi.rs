@@ -105,6 +105,8 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             [Unauth, Deny, Hidden, Ok],
         ),
         (Method::POST, "/api/v1/appointments/{id}/cancel", Some(json!({"reason": "r"})), owner),
+        (Method::POST, "/api/v1/me/calendar-feed", None, any),
+        (Method::DELETE, "/api/v1/me/calendar-feed", None, any),
         (Method::GET, "/api/v1/reviews", None, any),
         (
             Method::POST,

@@ -413,7 +413,7 @@ pub async fn appointment_ics(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let a = service::get(&state.db, &user, &addr, &id).await?;
-    let body = super::ics::calendar(&[super::ics::appointment_event(&a, &user)]);
+    let body = super::ics::calendar(&[super::ics::appointment_event(&a, user.role, user.locale)]);
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),

@@ -7,7 +7,6 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::model::{Appointment, Status};
 use crate::accounts::model::Role;
-use crate::auth::CurrentUser;
 use crate::web::i18n::{Lang, Tr};
 
 fn utc(ms: i64) -> DateTime<Utc> {
@@ -19,10 +18,10 @@ pub fn uid(a: &Appointment) -> String {
     format!("appointment-{}@consilium", a.id)
 }
 
-/// One VEVENT for an appointment, worded for the person who downloads it.
-pub fn appointment_event(a: &Appointment, viewer: &CurrentUser) -> Event {
-    let tr = Tr(viewer.locale.unwrap_or(Lang::En));
-    let other = if viewer.role == Role::Patient { &a.doctor_name } else { &a.patient_name };
+/// One VEVENT for an appointment, worded for the person (role, language) who reads it.
+pub fn appointment_event(a: &Appointment, role: Role, lang: Option<Lang>) -> Event {
+    let tr = Tr(lang.unwrap_or(Lang::En));
+    let other = if role == Role::Patient { &a.doctor_name } else { &a.patient_name };
     let mut e = Event::new();
     e.uid(&uid(a))
         .summary(&format!("{}: {other}", tr.t("ics.consultation")))

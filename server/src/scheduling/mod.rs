@@ -3,6 +3,7 @@
 //! time finder across zones, and iCalendar export.
 
 pub mod db;
+pub mod feed;
 pub mod handlers;
 pub mod ics;
 pub mod model;
@@ -31,5 +32,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::reschedule))
         .routes(routes!(handlers::set_status))
         .routes(routes!(handlers::appointment_ics))
+        .routes(routes!(feed::create_feed, feed::revoke_feed))
         .merge(reviews::api_router())
 }

@@ -90,6 +90,8 @@ struct Settings {
     locale: String,
     zones: &'static [&'static str],
     saved: bool,
+    has_feed: bool,
+    feed_url: Option<String>,
 }
 
 /// Frequently used zones offered as suggestions; any IANA name is accepted.
@@ -127,17 +129,51 @@ pub async fn settings(
     user: CurrentUser,
     Query(q): Query<SavedFlag>,
 ) -> Result<Response> {
+    settings_page(&state, page, &user, q.saved.is_some(), None).await
+}
+
+async fn settings_page(
+    state: &AppState,
+    page: PageCtx,
+    user: &CurrentUser,
+    saved: bool,
+    feed_url: Option<String>,
+) -> Result<Response> {
     let mut conn = state.db.acquire().await?;
     let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
+    let has_feed = sqlx::query("SELECT 1 AS one FROM calendar_feeds WHERE user_id = $1")
+        .bind(&user.id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
     let t = Settings {
         page,
         name: me.name,
         timezone: me.timezone,
         locale: me.locale.unwrap_or_else(|| "auto".into()),
         zones: COMMON_ZONES,
-        saved: q.saved.is_some(),
+        saved,
+        has_feed,
+        feed_url,
     };
     Ok(render(&t))
+}
+
+/// `POST /settings/calendar`: a new subscription URL, shown on this page only once.
+pub async fn create_feed(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<Response> {
+    let url = crate::scheduling::feed::create(&state, &user, &addr).await?;
+    settings_page(&state, page, &user, false, Some(url)).await
+}
+
+/// `POST /settings/calendar/revoke`.
+pub async fn revoke_feed(State(state): State<AppState>, user: CurrentUser) -> Result<Redirect> {
+    crate::scheduling::feed::revoke(&state, &user).await?;
+    Ok(Redirect::to("/settings?saved=1"))
 }
 
 #[derive(Deserialize)]
