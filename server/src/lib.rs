@@ -147,6 +147,11 @@ fn page_routes() -> Router<AppState> {
         .route("/appointments/{id}", get(scheduling::pages::detail))
         .route("/appointments/{id}/cancel", post(scheduling::pages::cancel))
         .route("/appointments/{id}/status", post(scheduling::pages::mark))
+        .route("/schedule/{doctor_id}/exceptions", post(scheduling::pages::add_exception))
+        .route(
+            "/schedule/{doctor_id}/exceptions/{exception_id}/delete",
+            post(scheduling::pages::delete_exception),
+        )
         .route(
             "/schedule/{doctor_id}/availability",
             get(scheduling::pages::availability).post(scheduling::pages::save_availability),

@@ -515,6 +515,79 @@ mod pages {
     }
 
     #[tokio::test]
+    async fn time_off_is_entered_in_the_doctors_local_time() {
+        let c = clinic().await;
+        let jar = cookie(&c.app, &c.doctor).await;
+        let day = jiff::Zoned::now().date().checked_add(jiff::ToSpan::days(3)).unwrap();
+        let path = format!("/schedule/{}/exceptions", c.doctor.user.id);
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&path))
+            .header("cookie", &jar)
+            .form(&[
+                ("kind", "off"),
+                ("starts", &format!("{day}T09:00")),
+                ("ends", &format!("{day}T12:00")),
+                ("reason", "training"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let (_, list) = c
+            .app
+            .get_json(
+                &format!("/api/v1/doctors/{}/exceptions?from={day}&to={day}", c.doctor.user.id),
+                Some(&c.doctor.token),
+            )
+            .await;
+        let start: jiff::Timestamp = list[0]["starts_at"].as_str().unwrap().parse().unwrap();
+        let berlin = start.to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+        assert_eq!((berlin.hour(), berlin.minute()), (9, 0), "09:00 in the doctor's zone (Europe/Berlin)");
+        let html = c
+            .app
+            .http
+            .get(c.app.url(&format!("/schedule/{}/availability", c.doctor.user.id)))
+            .header("cookie", &jar)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("training"));
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&path))
+            .header("cookie", &jar)
+            .form(&[("kind", "off"), ("starts", "whenever"), ("ends", &format!("{day}T12:00"))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let id = list[0]["id"].as_str().unwrap();
+        let r = c
+            .app
+            .http
+            .post(c.app.url(&format!("{path}/{id}/delete")))
+            .header("cookie", &jar)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let (_, list) = c
+            .app
+            .get_json(
+                &format!("/api/v1/doctors/{}/exceptions?from={day}&to={day}", c.doctor.user.id),
+                Some(&c.doctor.token),
+            )
+            .await;
+        assert!(list.as_array().unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn the_patient_dashboard_lists_the_next_appointment() {
         let c = clinic().await;
         let free = slots(&c.app, &c.patient.token, &c.doctor.user.id, "UTC").await;

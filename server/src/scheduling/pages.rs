@@ -454,6 +454,8 @@ struct AvailabilityPage {
     consult_minutes: i64,
     /// (weekday label, field name, current ranges text)
     days: Vec<(&'static str, String, String)>,
+    /// Upcoming exceptions: id, kind label, local start, local end, reason.
+    exceptions: Vec<(String, &'static str, String, String, String)>,
     saved: bool,
     error: Option<String>,
 }
@@ -495,7 +497,20 @@ async fn availability_page(
             )
         })
         .collect();
-    Ok(render(&AvailabilityPage { page, doctor, consult_minutes, days, saved, error }))
+    let tz = zone(&doctor.timezone);
+    let now = Timestamp::now().as_millisecond();
+    let mut conn = state.db.acquire().await?;
+    let exceptions = db::exceptions(&mut conn, doctor_id, now, now + 92 * 86_400_000)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let local =
+                |iso: &str| iso.parse::<Timestamp>().map(|t| moment(t, &tz, &page.tr)).unwrap_or_default();
+            let kind = if e.kind == "off" { page.tr.t("avail.off") } else { page.tr.t("avail.extra") };
+            (e.id, kind, local(&e.starts_at), local(&e.ends_at), e.reason.unwrap_or_default())
+        })
+        .collect();
+    Ok(render(&AvailabilityPage { page, doctor, consult_minutes, days, exceptions, saved, error }))
 }
 
 /// `GET /schedule/{doctor_id}/availability` (the doctor or an admin).
@@ -698,4 +713,87 @@ pub async fn grid(
         next,
         from: start.to_string(),
     }))
+}
+
+#[derive(Deserialize)]
+pub struct ExceptionForm {
+    kind: String,
+    /// `YYYY-MM-DDTHH:MM` in the doctor's zone (an HTML datetime-local value).
+    starts: String,
+    ends: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn local_instant(field: &str, raw: &str, tz: &TimeZone) -> Result<Timestamp> {
+    let dt: jiff::civil::DateTime = raw
+        .trim()
+        .parse()
+        .map_err(|_| AppError::invalid(field, format!("{raw:?} is not a date and time")))?;
+    Ok(dt.to_zoned(tz.clone()).map_err(|e| AppError::invalid(field, e.to_string()))?.timestamp())
+}
+
+/// `POST /schedule/{doctor_id}/exceptions`: time off or extra hours, in the doctor's zone.
+pub async fn add_exception(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(doctor_id): Path<String>,
+    PageForm(f): PageForm<ExceptionForm>,
+) -> Result<Response> {
+    service::may_manage(&user, &doctor_id)?;
+    let mut conn = state.db.acquire().await?;
+    let doctor = db::doctor(&mut conn, &doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
+    drop(conn);
+    let tz = zone(&doctor.timezone);
+    let input =
+        local_instant("starts", &f.starts, &tz).and_then(|s| Ok((s, local_instant("ends", &f.ends, &tz)?)));
+    let result = match input {
+        Ok((start, end)) => {
+            let new = super::model::NewException {
+                kind: f.kind,
+                starts_at: start.to_string(),
+                ends_at: end.to_string(),
+                reason: Some(f.reason),
+            };
+            super::handlers::add_exception(
+                State(state.clone()),
+                user,
+                ClientAddr(addr),
+                Path(doctor_id.clone()),
+                crate::web::ApiJson(new),
+            )
+            .await
+            .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/schedule/{doctor_id}/availability?saved=1")).into_response()),
+        Err(e @ AppError::Validation { .. }) => {
+            let mut resp =
+                availability_page(&state, page, &doctor_id, None, false, Some(e.to_string())).await?;
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /schedule/{doctor_id}/exceptions/{exception_id}/delete`.
+pub async fn delete_exception(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path((doctor_id, exception_id)): Path<(String, String)>,
+) -> Result<Redirect> {
+    super::handlers::delete_exception(
+        State(state),
+        user,
+        ClientAddr(addr),
+        Path((doctor_id.clone(), exception_id)),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/schedule/{doctor_id}/availability?saved=1")))
 }

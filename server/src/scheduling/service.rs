@@ -162,7 +162,7 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
     if user.role == Role::Doctor && req.doctor_id != user.id {
         return Err(AppError::Forbidden);
     }
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     if !db::lock_doctor(&mut tx, &req.doctor_id).await? {
         return Err(AppError::NotFound("doctor"));
     }
@@ -261,7 +261,7 @@ pub async fn list(
 /// Cancels a booked appointment (patient: own; doctor: own agenda; admin: any).
 pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &str) -> Result<Appointment> {
     let reason = parse_reason("reason", Some(reason), true)?;
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let a = visible(&mut tx, user, id).await?;
     db::lock_doctor(&mut tx, &a.doctor_id).await?;
     if !db::transition(&mut tx, id, Status::Cancelled, None, reason.as_deref()).await? {
@@ -293,7 +293,7 @@ pub async fn reschedule(
 ) -> Result<Appointment> {
     let start = parse_instant("starts_at", starts_at)?;
     let reason = parse_reason("reason", Some(reason), true)?;
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let a = visible(&mut tx, user, id).await?;
     db::lock_doctor(&mut tx, &a.doctor_id).await?;
     let doctor = db::doctor(&mut tx, &a.doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
@@ -342,7 +342,7 @@ pub async fn set_status(
     if !user.role.is_clinician() {
         return Err(AppError::Forbidden);
     }
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let a = visible(&mut tx, user, id).await?;
     if !db::transition(&mut tx, id, status, None, reason.as_deref()).await? {
         return Err(AppError::Conflict(format!(
