@@ -5,6 +5,7 @@
 //! - [`db`]: the sqlx `Any` pool (SQLite or PostgreSQL) and migrations.
 //! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
 //! - [`scheduling`]: availability, slots, appointments, iCalendar;
+//! - [`consult`]: rooms, waiting room, signalling WebSocket, chat;
 //! - [`records`]: the audit log; [`web`]: pages, i18n, static files; [`ops`]: probes, metrics,
 //!   security middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
 //!
@@ -14,6 +15,7 @@ pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod consult;
 pub mod db;
 pub mod error;
 pub mod ops;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<TokenKeys>,
     pub throttle: Arc<LoginThrottle>,
+    /// Live consultation rooms.
+    pub hub: Arc<consult::hub::Hub>,
 }
 
 impl AppState {
@@ -66,7 +70,8 @@ impl AppState {
         let keys = Arc::new(TokenKeys::new(&secret, config.token_ttl));
         let throttle = Arc::new(LoginThrottle::new(&config));
         web::set_body_limit(config.max_body_bytes);
-        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle })
+        let hub = Arc::new(consult::hub::Hub::new(db.clone()));
+        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub })
     }
 }
 
@@ -79,6 +84,7 @@ impl AppState {
          (name = "audit", description = "Audit log (admins)"),
          (name = "scheduling", description = "Availability, slots, appointments"),
          (name = "reviews", description = "Multi-expert case reviews"),
+         (name = "consult", description = "Consultation rooms"),
          (name = "meta", description = "This description"))
 )]
 struct ApiDoc;
@@ -105,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(accounts::api_router())
         .merge(records::api_router())
         .merge(scheduling::api_router())
+        .merge(consult::api_router())
 }
 
 /// The generated OpenAPI 3.1 document, built once.
@@ -168,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .merge(page_routes())
         .route("/static/{file}", get(web::statics::serve))
         .route("/calendar/{file}", get(scheduling::feed::serve))
+        .route("/rooms/{id}/ws", get(consult::ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics::render))

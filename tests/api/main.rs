@@ -9,6 +9,7 @@ mod ops;
 mod pages;
 mod reminders;
 mod reviews;
+mod rooms;
 mod scheduling;
 mod tokens;
 mod users;

@@ -29,6 +29,7 @@ struct Ids {
     appointment: String,
     exception: String,
     review: String,
+    room: String,
 }
 
 /// Expectations for callers: no session, a patient, a doctor, an admin (none of them owns
@@ -81,6 +82,8 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             admin,
         ),
         (Method::DELETE, "/api/v1/doctors/{id}/exceptions/{exception_id}", None, admin),
+        (Method::POST, "/api/v1/rooms", None, [Unauth, Deny, Ok, Ok]),
+        (Method::GET, "/api/v1/rooms/{id}", None, owner),
         (Method::GET, "/api/v1/appointments", None, any),
         (
             Method::POST,
@@ -148,6 +151,8 @@ fn concrete(template: &str, ids: &Ids) -> String {
         &ids.doctor
     } else if template.starts_with("/api/v1/reviews/") {
         &ids.review
+    } else if template.starts_with("/api/v1/rooms/") {
+        &ids.room
     } else {
         &ids.appointment
     };
@@ -175,6 +180,7 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
         appointment: String::new(),
         exception: String::new(),
         review: String::new(),
+        room: String::new(),
     };
     let tabled: BTreeSet<String> =
         routes(&ids, "x@y.org").iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
@@ -222,12 +228,15 @@ async fn fixture(app: &TestApp) -> Ids {
         )
         .await;
     assert_eq!(s, 201, "{r}");
+    let (_, a) = app.get_json(&format!("/api/v1/appointments/{appointment}"), Some(&admin.token)).await;
+    let room = a["room_id"].as_str().unwrap().to_string();
     Ids {
         patient: patient.user.id,
         doctor: doctor.user.id,
         appointment,
         exception: e["id"].as_str().unwrap().into(),
         review: r["id"].as_str().unwrap().into(),
+        room,
     }
 }
 

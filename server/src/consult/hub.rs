@@ -1,0 +1,280 @@
+//! One task per live room owns that room's state (participants, waiting room); connections
+//! talk to it over channels, so no lock is held across an await or per message.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sqlx::Row;
+use tokio::sync::mpsc;
+
+use super::access::RoomRole;
+use super::protocol::{ChatLine, ClientMsg, Peer, ServerMsg};
+use crate::db::{Db, new_id, now_ms};
+
+/// Messages queued to one connection before it counts as too slow and is dropped.
+pub const OUTBOUND_QUEUE: usize = 64;
+/// Commands queued to one room.
+const ROOM_QUEUE: usize = 256;
+/// Longest chat line.
+pub const MAX_CHAT_CHARS: usize = 2000;
+/// Chat lines a newcomer receives.
+const HISTORY: i64 = 200;
+
+/// What a connection's writer sends to the socket.
+#[derive(Debug)]
+pub enum Outbound {
+    Msg(ServerMsg),
+    Close,
+}
+
+/// A connection as the room sees it.
+pub struct Conn {
+    pub peer: Peer,
+    pub role: RoomRole,
+    pub tx: mpsc::Sender<Outbound>,
+}
+
+pub enum Command {
+    Connect(Conn),
+    Disconnect { id: String },
+    Message { id: String, msg: ClientMsg },
+}
+
+/// The live rooms of this process.
+pub struct Hub {
+    rooms: Mutex<HashMap<String, mpsc::Sender<Command>>>,
+    db: Db,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub fn new(db: Db) -> Hub {
+        Hub { rooms: Mutex::new(HashMap::new()), db }
+    }
+
+    /// The command channel of a room, starting its task if it is not running.
+    pub fn room(&self, room_id: &str) -> mpsc::Sender<Command> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.retain(|_, tx| !tx.is_closed());
+        if let Some(tx) = rooms.get(room_id) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        rooms.insert(room_id.to_string(), tx.clone());
+        tokio::spawn(Room { id: room_id.to_string(), db: self.db.clone(), conns: Vec::new() }.run(rx));
+        tx
+    }
+}
+
+struct Member {
+    conn: Conn,
+    admitted: bool,
+}
+
+struct Room {
+    id: String,
+    db: Db,
+    conns: Vec<Member>,
+}
+
+impl Room {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Command::Connect(conn) => self.connect(conn).await,
+                Command::Disconnect { id } => self.disconnect(&id),
+                Command::Message { id, msg } => {
+                    if self.handle(&id, msg).await {
+                        break;
+                    }
+                }
+            }
+            if self.conns.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn send(&self, id: &str, msg: ServerMsg) {
+        if let Some(m) = self.conns.iter().find(|m| m.conn.peer.id == id) {
+            // A full queue means a stalled client; it is closed rather than waited for.
+            if m.conn.tx.try_send(Outbound::Msg(msg)).is_err() {
+                let _ = m.conn.tx.try_send(Outbound::Close);
+            }
+        }
+    }
+
+    fn broadcast(&self, msg: &ServerMsg, except: Option<&str>) {
+        for m in self.conns.iter().filter(|m| m.admitted && Some(m.conn.peer.id.as_str()) != except) {
+            self.send(&m.conn.peer.id, msg.clone());
+        }
+    }
+
+    fn participants(&self) -> Vec<Peer> {
+        self.conns.iter().filter(|m| m.admitted).map(|m| m.conn.peer.clone()).collect()
+    }
+
+    fn waiting_list(&self) {
+        let waiting: Vec<Peer> =
+            self.conns.iter().filter(|m| !m.admitted).map(|m| m.conn.peer.clone()).collect();
+        for m in self.conns.iter().filter(|m| m.admitted && m.conn.role.is_clinical()) {
+            self.send(&m.conn.peer.id, ServerMsg::WaitingList { waiting: waiting.clone() });
+        }
+    }
+
+    async fn history(&self) -> Vec<ChatLine> {
+        let rows = sqlx::query(
+            "SELECT sender_id, sender_name, body, created_at FROM chat_messages WHERE room_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(&self.id)
+        .bind(HISTORY)
+        .fetch_all(&self.db)
+        .await
+        .unwrap_or_default();
+        let mut lines: Vec<ChatLine> = rows
+            .iter()
+            .filter_map(|r| {
+                Some(ChatLine {
+                    from: r.try_get::<Option<String>, _>("sender_id").ok()?.unwrap_or_default(),
+                    name: r.try_get("sender_name").ok()?,
+                    text: r.try_get("body").ok()?,
+                    at: r.try_get("created_at").ok()?,
+                })
+            })
+            .collect();
+        lines.reverse();
+        lines
+    }
+
+    async fn admit(&mut self, id: &str) {
+        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == id) else { return };
+        m.admitted = true;
+        let you = m.conn.peer.clone();
+        let chat = self.history().await;
+        self.send(id, ServerMsg::Welcome { you: you.clone(), participants: self.participants(), chat });
+        self.broadcast(&ServerMsg::ParticipantJoined { participant: you }, Some(id));
+        self.waiting_list();
+    }
+
+    async fn connect(&mut self, conn: Conn) {
+        let id = conn.peer.id.clone();
+        let clinical = conn.role.is_clinical();
+        self.conns.push(Member { conn, admitted: false });
+        if clinical {
+            self.admit(&id).await;
+        } else {
+            self.send(&id, ServerMsg::Waiting);
+            self.waiting_list();
+        }
+    }
+
+    fn disconnect(&mut self, id: &str) {
+        let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == id) else { return };
+        let gone = self.conns.remove(pos);
+        if gone.admitted {
+            self.broadcast(&ServerMsg::ParticipantLeft { id: id.to_string() }, None);
+        } else {
+            self.waiting_list();
+        }
+    }
+
+    fn error(&self, id: &str, code: &'static str, message: &str) {
+        self.send(id, ServerMsg::Error { code, message: message.to_string() });
+    }
+
+    /// Handles one message; true when the room has ended.
+    async fn handle(&mut self, id: &str, msg: ClientMsg) -> bool {
+        let Some(me) = self.conns.iter().find(|m| m.conn.peer.id == id) else { return false };
+        let (role, admitted, peer) = (me.conn.role, me.admitted, me.conn.peer.clone());
+        match msg {
+            ClientMsg::Ping => self.send(id, ServerMsg::Pong),
+            ClientMsg::Chat { text } => {
+                let text = text.trim();
+                if !admitted {
+                    self.error(id, "not_admitted", "you can chat once a clinician has let you in");
+                } else if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+                    self.error(id, "invalid", "a chat message has 1 to 2000 characters");
+                } else {
+                    let line = ChatLine {
+                        from: peer.user_id.clone(),
+                        name: peer.name.clone(),
+                        text: text.to_string(),
+                        at: now_ms(),
+                    };
+                    let stored = sqlx::query(
+                        "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(new_id())
+                    .bind(&self.id)
+                    .bind(&line.from)
+                    .bind(&line.name)
+                    .bind(&line.text)
+                    .bind(line.at)
+                    .execute(&self.db)
+                    .await;
+                    match stored {
+                        Ok(_) => self.broadcast(&ServerMsg::Chat(line), None),
+                        Err(e) => {
+                            tracing::error!(error = %e, "storing a chat line");
+                            self.error(
+                                id,
+                                "unavailable",
+                                "the message could not be saved; please send it again",
+                            );
+                        }
+                    }
+                }
+            }
+            ClientMsg::Admit { participant } | ClientMsg::Deny { participant }
+                if !role.is_clinical() || !admitted =>
+            {
+                let _ = participant;
+                self.error(id, "forbidden", "only a clinician in the call can admit or turn away");
+            }
+            ClientMsg::Admit { participant } => {
+                if self.conns.iter().any(|m| m.conn.peer.id == participant && !m.admitted) {
+                    self.admit(&participant).await;
+                } else {
+                    self.error(id, "not_found", "nobody with this id is waiting");
+                }
+            }
+            ClientMsg::Deny { participant } => {
+                if let Some(pos) =
+                    self.conns.iter().position(|m| m.conn.peer.id == participant && !m.admitted)
+                {
+                    let m = self.conns.remove(pos);
+                    let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Denied));
+                    let _ = m.conn.tx.try_send(Outbound::Close);
+                    self.waiting_list();
+                } else {
+                    self.error(id, "not_found", "nobody with this id is waiting");
+                }
+            }
+            ClientMsg::End => {
+                if role != RoomRole::Host {
+                    self.error(id, "forbidden", "only the host can end the call");
+                } else {
+                    for m in &self.conns {
+                        let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Ended));
+                        let _ = m.conn.tx.try_send(Outbound::Close);
+                    }
+                    let _ = sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
+                        .bind(&self.id)
+                        .bind(now_ms())
+                        .execute(&self.db)
+                        .await;
+                    self.conns.clear();
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}

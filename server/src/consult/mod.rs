@@ -1,0 +1,72 @@
+//! Consultations: rooms, who may enter them (access), the waiting room and chat run by one
+//! task per room (hub), and the signalling WebSocket (ws). Media (the SFU) comes next and will
+//! attach to the same rooms.
+
+pub mod access;
+pub mod hub;
+pub mod protocol;
+pub mod ws;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{ClientAddr, Clinicians, CurrentUser, RequireRole};
+use crate::db::{new_id, now_ms};
+use crate::error::{ErrorBody, Result};
+use crate::records::audit::{self, Actor, Event};
+
+/// `/api/v1/rooms*`.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_room)).routes(routes!(get_room))
+}
+
+/// A room and the caller's place in it.
+#[derive(Serialize, ToSchema)]
+pub struct RoomView {
+    pub id: String,
+    /// `host`, `expert`, `patient` or `guest`.
+    pub role: &'static str,
+    /// Where to open the signalling WebSocket.
+    pub ws: String,
+}
+
+/// Open an ad-hoc room (doctors and admins); the caller hosts it.
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "consult",
+    responses((status = 201, body = RoomView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_room(
+    State(state): State<AppState>,
+    user: RequireRole<Clinicians>,
+    ClientAddr(addr): ClientAddr,
+) -> Result<(StatusCode, Json<RoomView>)> {
+    let id = new_id();
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO rooms (id, kind, object_id, host_id, created_at) VALUES ($1, 'adhoc', NULL, $2, $3)",
+    )
+    .bind(&id)
+    .bind(&user.id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(&mut tx, &Actor::user(&user, &addr), Event::new("room.create").object("room", &id)).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: "host" })))
+}
+
+/// The caller's role in a room (404 when they may not enter).
+#[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "consult", params(("id" = String, Path)),
+    responses((status = 200, body = RoomView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_room(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<RoomView>> {
+    let access = access::resolve(&state.db, &user, &id).await?;
+    Ok(Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: access.role.as_str() }))
+}

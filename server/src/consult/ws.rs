@@ -1,0 +1,140 @@
+//! `GET /rooms/{id}/ws`: the signalling WebSocket. Authenticated by the session cookie or a
+//! Bearer token at upgrade; refused across sites (Origin must match Host); every message is
+//! checked against the sender's room role by the room task. Malformed messages get an error
+//! reply; a flood (past 20 messages in a burst, 10 a second) closes the socket, and the room
+//! lives on.
+
+use std::num::NonZeroU32;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::sync::mpsc;
+
+use super::access;
+use super::hub::{Command, Conn, OUTBOUND_QUEUE, Outbound};
+use super::protocol::{ClientMsg, Peer, ServerMsg};
+use crate::AppState;
+use crate::auth::{ClientAddr, CurrentUser};
+use crate::error::{AppError, Result};
+use crate::records::audit::{self, Actor, Event};
+
+/// Largest accepted frame.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin.split_once("://").is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
+        }
+        (Some(_), None) => false,
+    }
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(room_id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    if !same_origin(&headers) {
+        return Err(AppError::Forbidden);
+    }
+    let access = access::resolve(&state.db, &user, &room_id).await?;
+    let mut conn = state.db.acquire().await?;
+    audit::record(
+        &mut conn,
+        &Actor::user(&user, &addr),
+        Event::new("room.join")
+            .object("room", &room_id)
+            .patient(access.patient_id.as_deref())
+            .detail(access.role.as_str()),
+    )
+    .await?;
+    drop(conn);
+    let peer = Peer {
+        id: crate::db::new_id(),
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        role: access.role.as_str(),
+    };
+    let room = state.hub.room(&room_id);
+    Ok(ws
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(socket, room, peer, access.role)))
+}
+
+async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, role: access::RoomRole) {
+    use futures_util::{SinkExt, StreamExt};
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
+    let id = peer.id.clone();
+    if room.send(Command::Connect(Conn { peer, role, tx: tx.clone() })).await.is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outbound::Msg(m) => {
+                    let text = serde_json::to_string(&m).unwrap_or_default();
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outbound::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+    });
+    let limiter = DefaultDirectRateLimiter::direct(
+        Quota::per_second(NonZeroU32::new(10).expect("10 > 0"))
+            .allow_burst(NonZeroU32::new(20).expect("20 > 0")),
+    );
+    // A reply that does not fit the queue is dropped: the client is too slow to need it.
+    let reply = |msg: ServerMsg| {
+        let _ = tx.try_send(Outbound::Msg(msg));
+    };
+    while let Some(Ok(frame)) = stream.next().await {
+        if limiter.check().is_err() {
+            reply(ServerMsg::Error {
+                code: "flood",
+                message: "too many messages; the connection is closed".into(),
+            });
+            let _ = tx.try_send(Outbound::Close);
+            break;
+        }
+        match frame {
+            Message::Text(text) => match serde_json::from_str::<ClientMsg>(&text) {
+                Ok(msg) => {
+                    if room.send(Command::Message { id: id.clone(), msg }).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    reply(ServerMsg::Error {
+                        code: "bad_message",
+                        message: format!("not a message this room understands: {e}"),
+                    });
+                }
+            },
+            Message::Binary(_) => {
+                reply(ServerMsg::Error { code: "bad_message", message: "send JSON text frames".into() });
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+    let _ = room.send(Command::Disconnect { id }).await;
+    drop(tx);
+    let _ = writer.await;
+}

@@ -1,0 +1,218 @@
+//! Rooms and the signalling WebSocket: the waiting room, admission by clinicians only, chat
+//! kept for later joiners, bad and flooding clients.
+
+use std::time::Duration;
+
+use consilium::accounts::model::Role;
+use consilium_tests::{TestApp, TestUser, spawn_app};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, room: &str, token: &str) -> Result<Socket, u16> {
+    let mut req = format!("ws://{}/rooms/{room}/ws", app.addr).into_client_request().unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((s, _)) => Ok(s),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The next JSON message, failing after 5 s.
+async fn next(s: &mut Socket) -> Value {
+    loop {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("a message within 5 s");
+        match frame {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(_))) | None => return json!({"type": "closed"}),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => return json!({"type": "closed"}),
+        }
+    }
+}
+
+/// Skips messages until one of `kind` arrives.
+async fn until(s: &mut Socket, kind: &str) -> Value {
+    for _ in 0..20 {
+        let m = next(s).await;
+        if m["type"] == kind {
+            return m;
+        }
+        assert_ne!(m["type"], "closed", "closed while waiting for {kind}");
+    }
+    panic!("no {kind}");
+}
+
+/// The next waiting list that has someone in it.
+async fn someone_waiting(s: &mut Socket) -> Value {
+    for _ in 0..20 {
+        let m = until(s, "waiting_list").await;
+        if !m["waiting"].as_array().unwrap().is_empty() {
+            return m;
+        }
+    }
+    panic!("nobody came to the waiting room");
+}
+
+async fn send(s: &mut Socket, v: Value) {
+    s.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+struct Consult {
+    app: TestApp,
+    doctor: TestUser,
+    patient: TestUser,
+    room: String,
+}
+
+async fn consult() -> Consult {
+    let app = spawn_app().await;
+    let admin = app.create_user(Role::Admin).await;
+    let doctor = app.create_user(Role::Doctor).await;
+    let patient = app.create_user(Role::Patient).await;
+    let id = crate::scheduling::book_next_slot(&app, &admin.token, &doctor.user.id, &patient.user.id).await;
+    let (_, a) = app.get_json(&format!("/api/v1/appointments/{id}"), Some(&admin.token)).await;
+    Consult { room: a["room_id"].as_str().unwrap().into(), app, doctor, patient }
+}
+
+#[tokio::test]
+async fn a_patient_waits_until_the_doctor_admits_them_then_they_chat() {
+    let c = consult().await;
+    let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    let welcome = until(&mut doctor, "welcome").await;
+    assert_eq!(welcome["you"]["role"], "host");
+    let mut patient = connect(&c.app, &c.room, &c.patient.token).await.unwrap();
+    assert_eq!(next(&mut patient).await["type"], "waiting");
+    let list = someone_waiting(&mut doctor).await;
+    let waiting = list["waiting"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["user_id"], c.patient.user.id.as_str());
+    let pid = waiting[0]["id"].as_str().unwrap().to_string();
+    // Nothing before admission; and a patient cannot admit.
+    send(&mut patient, json!({"type": "chat", "text": "hello?"})).await;
+    assert_eq!(next(&mut patient).await["code"], "not_admitted");
+    send(&mut patient, json!({"type": "admit", "participant": pid})).await;
+    assert_eq!(next(&mut patient).await["code"], "forbidden");
+    send(&mut doctor, json!({"type": "admit", "participant": pid})).await;
+    let w = until(&mut patient, "welcome").await;
+    assert_eq!(w["you"]["role"], "patient");
+    assert_eq!(w["participants"].as_array().unwrap().len(), 2);
+    assert_eq!(until(&mut doctor, "participant_joined").await["participant"]["id"], pid.as_str());
+    send(&mut patient, json!({"type": "chat", "text": "Good morning, doctor"})).await;
+    let line = until(&mut doctor, "chat").await;
+    assert_eq!(
+        (line["text"].as_str(), line["from"].as_str()),
+        (Some("Good morning, doctor"), Some(c.patient.user.id.as_str()))
+    );
+    // A later joiner (the doctor on a second device) gets the chat so far.
+    let mut second = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    let w = until(&mut second, "welcome").await;
+    assert_eq!(w["chat"][0]["text"], "Good morning, doctor");
+    let rows = c.app.audit_actions().await;
+    assert!(rows.iter().any(|r| r["action"] == "room.join" && r["patient_id"] == c.patient.user.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_denied_patient_is_told_and_disconnected() {
+    let c = consult().await;
+    let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    until(&mut doctor, "welcome").await;
+    let mut patient = connect(&c.app, &c.room, &c.patient.token).await.unwrap();
+    let list = someone_waiting(&mut doctor).await;
+    let pid = list["waiting"][0]["id"].as_str().unwrap().to_string();
+    send(&mut doctor, json!({"type": "deny", "participant": pid})).await;
+    assert_eq!(until(&mut patient, "denied").await["type"], "denied");
+    assert_eq!(next(&mut patient).await["type"], "closed");
+}
+
+#[tokio::test]
+async fn strangers_get_404_and_cross_site_upgrades_403() {
+    let c = consult().await;
+    let stranger = c.app.create_user(Role::Patient).await;
+    assert_eq!(connect(&c.app, &c.room, &stranger.token).await.err(), Some(404));
+    let other_doctor = c.app.create_user(Role::Doctor).await;
+    assert_eq!(connect(&c.app, &c.room, &other_doctor.token).await.err(), Some(404));
+    assert_eq!(connect(&c.app, "no-such-room", &c.doctor.token).await.err(), Some(404));
+    assert_eq!(connect(&c.app, &c.room, "not-a-token").await.err(), Some(401));
+    let mut req = format!("ws://{}/rooms/{}/ws", c.app.addr, c.room).into_client_request().unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {}", c.doctor.token).parse().unwrap());
+    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn malformed_messages_get_an_error_and_a_flood_closes_only_that_socket() {
+    let c = consult().await;
+    let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    until(&mut doctor, "welcome").await;
+    for bad in ["{not json", r#"{"type":"teleport"}"#, r#"{"type":"chat"}"#] {
+        doctor.send(Message::Text(bad.into())).await.unwrap();
+        assert_eq!(until(&mut doctor, "error").await["code"], "bad_message", "{bad}");
+    }
+    send(&mut doctor, json!({"type": "chat", "text": "x".repeat(2001)})).await;
+    assert_eq!(until(&mut doctor, "error").await["code"], "invalid");
+    send(&mut doctor, json!({"type": "ping"})).await;
+    assert_eq!(until(&mut doctor, "pong").await["type"], "pong", "still open after bad input");
+    // A second participant floods; they are cut off, the doctor is not.
+    let (_, room) = c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.doctor.token), &json!({})).await;
+    let adhoc = room["id"].as_str().unwrap();
+    let colleague = c.app.create_user(Role::Doctor).await;
+    let mut host = connect(&c.app, adhoc, &c.doctor.token).await.unwrap();
+    until(&mut host, "welcome").await;
+    let mut noisy = connect(&c.app, adhoc, &colleague.token).await.unwrap();
+    until(&mut noisy, "welcome").await;
+    for _ in 0..60 {
+        if noisy.send(Message::Text(json!({"type": "ping"}).to_string().into())).await.is_err() {
+            break;
+        }
+    }
+    let mut saw_flood = false;
+    for _ in 0..80 {
+        let m = next(&mut noisy).await;
+        if m["code"] == "flood" {
+            saw_flood = true;
+        }
+        if m["type"] == "closed" {
+            break;
+        }
+    }
+    assert!(saw_flood, "the flooder is told why");
+    send(&mut host, json!({"type": "ping"})).await;
+    assert_eq!(until(&mut host, "pong").await["type"], "pong", "the room lives on");
+}
+
+#[tokio::test]
+async fn only_clinicians_open_rooms_and_only_the_host_ends_them() {
+    let c = consult().await;
+    let (s, _) = c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.patient.token), &json!({})).await;
+    assert_eq!(s, 403);
+    let (s, room) = c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.doctor.token), &json!({})).await;
+    assert_eq!(s, 201);
+    let id = room["id"].as_str().unwrap();
+    let colleague = c.app.create_user(Role::Doctor).await;
+    let (s, view) = c.app.get_json(&format!("/api/v1/rooms/{id}"), Some(&colleague.token)).await;
+    assert_eq!((s, view["role"].as_str()), (200, Some("expert")));
+    assert_eq!(c.app.get_json(&format!("/api/v1/rooms/{id}"), Some(&c.patient.token)).await.0, 404);
+    let mut host = connect(&c.app, id, &c.doctor.token).await.unwrap();
+    until(&mut host, "welcome").await;
+    let mut expert = connect(&c.app, id, &colleague.token).await.unwrap();
+    until(&mut expert, "welcome").await;
+    send(&mut expert, json!({"type": "end"})).await;
+    assert_eq!(until(&mut expert, "error").await["code"], "forbidden");
+    send(&mut host, json!({"type": "end"})).await;
+    assert_eq!(until(&mut expert, "ended").await["type"], "ended");
+    assert_eq!(
+        c.app.get_json(&format!("/api/v1/rooms/{id}"), Some(&colleague.token)).await.0,
+        404,
+        "an ended ad-hoc room is gone"
+    );
+}
