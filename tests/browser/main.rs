@@ -233,3 +233,54 @@ async fn a_coordinator_plans_a_review_across_three_time_zones() {
     b.screenshot("review-accepted-zh-CN-phone").await;
     b.close().await;
 }
+
+/// The waiting room in two browsers: the patient waits, the doctor admits them, they chat.
+#[tokio::test]
+async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
+    let (app, logins) = demo_app().await;
+    let admin = login_of(&logins, "admin@");
+    let (_, token) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &serde_json::json!({"email": admin.email, "password": admin.password}),
+        )
+        .await;
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let (_, doctors) = app.get_json("/api/v1/doctors?specialty=Dermatology", Some(&token)).await;
+    let doctor_id = doctors[0]["id"].as_str().unwrap().to_string();
+    let (_, patients) = app.get_json("/api/v1/users?role=patient&q=nora", Some(&token)).await;
+    let patient_id = patients[0]["id"].as_str().unwrap().to_string();
+    let (_, slots) = app.get_json(&format!("/api/v1/doctors/{doctor_id}/slots"), Some(&token)).await;
+    let (s, appt) = app
+        .send_json(reqwest::Method::POST, "/api/v1/appointments", Some(&token), &serde_json::json!({"doctor_id": doctor_id, "patient_id": patient_id, "starts_at": slots[0]["starts_at"]}))
+        .await;
+    assert_eq!(s, 201, "{appt}");
+    let room = format!("/rooms/{}", appt["room_id"].as_str().unwrap());
+
+    let Some(doctor) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&doctor, &app, login_of(&logins, "amelia.hart@")).await;
+    doctor.goto(&app.url(&room)).await;
+    doctor.wait_for_text("#waiting", "Nobody is waiting").await;
+    let Some(patient) = Browser::start("zh-CN", PHONE).await else { return };
+    sign_in(&patient, &app, login_of(&logins, "nora.berg@")).await;
+    patient.goto(&app.url(&format!("/appointments/{}", appt["id"].as_str().unwrap()))).await;
+    patient.click("a[href^='/rooms/']").await;
+    patient.wait_for_text("#room-status", "候诊室").await;
+    patient.screenshot("room-waiting-zh-CN-phone").await;
+    doctor.wait_for_text("#waiting", "Nora Berg").await;
+    doctor.screenshot("room-waiting-list-en-desktop").await;
+    doctor.click("#waiting button.primary").await;
+    patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
+    patient.fill("#chat-input", "早上好，医生").await;
+    patient.click("#chat-form button").await;
+    doctor.wait_for_text("#chat-log", "早上好，医生").await;
+    doctor.fill("#chat-input", "Good morning, please show me the rash").await;
+    doctor.click("#chat-form button").await;
+    patient.wait_for_text("#chat-log", "please show me the rash").await;
+    patient.screenshot("room-chat-zh-CN-phone").await;
+    doctor.screenshot("room-chat-en-desktop").await;
+    doctor.close().await;
+    patient.close().await;
+}

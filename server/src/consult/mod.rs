@@ -70,3 +70,28 @@ pub async fn get_room(
     let access = access::resolve(&state.db, &user, &id).await?;
     Ok(Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: access.role.as_str() }))
 }
+
+#[derive(askama::Template)]
+#[template(path = "room.html")]
+struct RoomPage {
+    page: crate::web::PageCtx,
+    room_id: String,
+    role: &'static str,
+    clinical: bool,
+}
+
+/// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat).
+pub async fn page(
+    State(state): State<AppState>,
+    page: crate::web::PageCtx,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response> {
+    let access = access::resolve(&state.db, &user, &id).await?;
+    Ok(crate::web::render(&RoomPage {
+        page,
+        room_id: id,
+        role: access.role.as_str(),
+        clinical: access.role.is_clinical(),
+    }))
+}

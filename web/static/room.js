@@ -1,0 +1,109 @@
+// The consultation room client: signalling WebSocket, waiting room, chat. Media joins later.
+
+const root = document.getElementById("room");
+const t = (key) => root.dataset["t" + key.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())];
+const status = document.getElementById("room-status");
+const participants = document.getElementById("participants");
+const waiting = document.getElementById("waiting");
+const chatLog = document.getElementById("chat-log");
+const chatForm = document.getElementById("chat-form");
+const chatInput = document.getElementById("chat-input");
+const endButton = document.getElementById("end-call");
+const people = new Map();
+let socket;
+
+function setStatus(text, kind = "notice") {
+  status.textContent = text;
+  status.className = kind;
+  status.hidden = !text;
+}
+
+function item(text) {
+  const li = document.createElement("li");
+  li.textContent = text;
+  return li;
+}
+
+function renderPeople() {
+  participants.replaceChildren(...[...people.values()].map((p) => item(`${p.name} · ${t("role-" + p.role) || p.role}`)));
+}
+
+function addChat(line) {
+  const li = item(`${new Date(line.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })} ${line.name}: ${line.text}`);
+  chatLog.append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function setChat(enabled) {
+  chatInput.disabled = !enabled;
+  chatForm.querySelector("button").disabled = !enabled;
+}
+
+function renderWaiting(list) {
+  if (!waiting) return;
+  if (list.length === 0) {
+    waiting.replaceChildren(item(t("nobody-waiting")));
+    return;
+  }
+  waiting.replaceChildren(...list.map((p) => {
+    const li = item(`${p.name} `);
+    for (const [label, type, cls] of [[t("admit"), "admit", "primary"], [t("deny"), "deny", ""]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.className = cls;
+      b.dataset.participant = p.id;
+      b.addEventListener("click", () => send({ type, participant: p.id }));
+      li.append(b);
+    }
+    return li;
+  }));
+}
+
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+const handlers = {
+  welcome(m) {
+    setStatus("");
+    people.clear();
+    for (const p of m.participants) people.set(p.id, p);
+    renderPeople();
+    chatLog.replaceChildren();
+    m.chat.forEach(addChat);
+    setChat(true);
+    if (endButton && m.you.role === "host") endButton.hidden = false;
+  },
+  waiting() { setStatus(t("waiting")); },
+  waiting_list(m) { renderWaiting(m.waiting); },
+  participant_joined(m) { people.set(m.participant.id, m.participant); renderPeople(); },
+  participant_left(m) { people.delete(m.id); renderPeople(); },
+  chat(m) { addChat(m); },
+  denied() { setStatus(t("denied"), "alert"); setChat(false); },
+  ended() { setStatus(t("ended"), "alert"); setChat(false); },
+  error(m) { setStatus(m.message, "alert"); },
+};
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(`${scheme}//${location.host}${root.dataset.ws}`);
+  socket.addEventListener("message", (event) => {
+    const m = JSON.parse(event.data);
+    (handlers[m.type] || (() => {}))(m);
+  });
+  socket.addEventListener("close", () => {
+    setChat(false);
+    if (!status.className.includes("alert")) setStatus(t("lost"), "alert");
+  });
+}
+
+chatForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = chatInput.value.trim();
+  if (!text) return;
+  send({ type: "chat", text });
+  chatInput.value = "";
+});
+if (endButton) endButton.addEventListener("click", () => send({ type: "end" }));
+connect();
