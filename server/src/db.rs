@@ -59,12 +59,13 @@ pub async fn connect(url: &str) -> anyhow::Result<(Db, Engine)> {
 
 /// The migrations compiled into the binary, so a deployment needs no files beside it.
 pub fn migrator() -> Migrator {
-    let sources: [(i64, &str, &'static str); 5] = [
+    let sources: [(i64, &str, &'static str); 6] = [
         (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../migrations/0003_reviews.sql")),
         (4, "reminders_feeds", include_str!("../../migrations/0004_reminders_feeds.sql")),
         (5, "consult", include_str!("../../migrations/0005_consult.sql")),
+        (6, "invites", include_str!("../../migrations/0006_invites.sql")),
     ];
     Migrator::with_migrations(
         sources

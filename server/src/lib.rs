@@ -141,6 +141,7 @@ fn page_routes() -> Router<AppState> {
         .route("/admin/users/{id}/active", post(accounts::pages::set_active))
         .route("/admin/audit", get(records::handlers::page))
         .route("/admin/schedule", get(scheduling::pages::grid))
+        .route("/join/{token}", get(consult::invites::redeem))
         .route("/book", get(scheduling::pages::doctors))
         .route("/book/{doctor_id}", get(scheduling::pages::slots).post(scheduling::pages::submit))
         .route("/book/{doctor_id}/confirm", get(scheduling::pages::confirm))

@@ -84,6 +84,12 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
         (Method::DELETE, "/api/v1/doctors/{id}/exceptions/{exception_id}", None, admin),
         (Method::POST, "/api/v1/rooms", None, [Unauth, Deny, Ok, Ok]),
         (Method::GET, "/api/v1/rooms/{id}", None, owner),
+        (
+            Method::POST,
+            "/api/v1/rooms/{id}/invites",
+            Some(json!({"kind": "guest", "name": "Interpreter"})),
+            owner,
+        ),
         (Method::GET, "/api/v1/appointments", None, any),
         (
             Method::POST,

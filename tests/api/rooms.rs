@@ -216,3 +216,102 @@ async fn only_clinicians_open_rooms_and_only_the_host_ends_them() {
         "an ended ad-hoc room is gone"
     );
 }
+
+mod invites {
+    use super::*;
+
+    async fn invite(c: &Consult, token: &str, body: Value) -> (u16, Value) {
+        c.app.send_json(Method::POST, &format!("/api/v1/rooms/{}/invites", c.room), Some(token), &body).await
+    }
+
+    /// Opens an invite link; returns the status, and the guest cookie when one was set.
+    async fn open(c: &Consult, url: &str) -> (u16, Option<String>) {
+        let path = url.split_once("/join/").map(|(_, t)| format!("/join/{t}")).unwrap();
+        let r = c.app.http.get(c.app.url(&path)).send().await.unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap().to_string());
+        (r.status().as_u16(), cookie)
+    }
+
+    async fn connect_as_guest(c: &Consult, room: &str, cookie: &str) -> Result<Socket, u16> {
+        let mut req = format!("ws://{}/rooms/{room}/ws", c.app.addr).into_client_request().unwrap();
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((s, _)) => Ok(s),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_link_works_once_for_its_room_and_the_guest_still_waits() {
+        let c = consult().await;
+        // The appointment is days ahead: move the invite window to now for the test.
+        let (s, link) =
+            invite(&c, &c.doctor.token, json!({"kind": "guest", "name": "Interpreter Ana"})).await;
+        assert_eq!(s, 201, "{link}");
+        sqlx::query("UPDATE invites SET not_before = 0").execute(&c.app.state.db).await.unwrap();
+        let url = link["url"].as_str().unwrap();
+        let (s, cookie) = open(&c, url).await;
+        assert_eq!(s, 303);
+        let cookie = cookie.expect("a guest session");
+        assert!(cookie.starts_with("consilium_guest="));
+        assert_eq!(open(&c, url).await.0, 410, "a link works once");
+        let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+        until(&mut doctor, "welcome").await;
+        let mut guest = connect_as_guest(&c, &c.room, &cookie).await.unwrap();
+        assert_eq!(next(&mut guest).await["type"], "waiting");
+        let list = someone_waiting(&mut doctor).await;
+        assert_eq!(list["waiting"][0]["name"], "Interpreter Ana");
+        assert_eq!(list["waiting"][0]["role"], "guest");
+        send(&mut doctor, json!({"type": "admit", "participant": list["waiting"][0]["id"]})).await;
+        assert_eq!(until(&mut guest, "welcome").await["you"]["role"], "guest");
+        // The session is for this room only, and a forged cookie is nobody.
+        let (_, other) =
+            c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.doctor.token), &json!({})).await;
+        assert_eq!(connect_as_guest(&c, other["id"].as_str().unwrap(), &cookie).await.err(), Some(404));
+        let forged = format!("{}0", &cookie[..cookie.len() - 1]);
+        assert_eq!(connect_as_guest(&c, &c.room, &forged).await.err(), Some(401));
+        let page = c
+            .app
+            .http
+            .get(c.app.url(&format!("/rooms/{}", c.room)))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200, "the guest sees the room page");
+    }
+
+    #[tokio::test]
+    async fn links_respect_the_consultation_time_and_who_may_create_them() {
+        let c = consult().await;
+        let (s, link) = invite(&c, &c.doctor.token, json!({"kind": "patient"})).await;
+        assert_eq!(s, 201);
+        assert_eq!(
+            open(&c, link["url"].as_str().unwrap()).await.0,
+            409,
+            "too early: opens 30 minutes before"
+        );
+        sqlx::query("UPDATE invites SET not_before = 0, expires_at = 1")
+            .execute(&c.app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(open(&c, link["url"].as_str().unwrap()).await.0, 410, "expired");
+        let (s, r) = invite(&c, &c.doctor.token, json!({"kind": "guest"})).await;
+        assert_eq!((s, r["error"]["field"].as_str()), (422, Some("name")));
+        let (s, _) = invite(&c, &c.doctor.token, json!({"kind": "friend", "name": "x"})).await;
+        assert_eq!(s, 422);
+        let (s, _) = invite(&c, &c.patient.token, json!({"kind": "guest", "name": "My sister"})).await;
+        assert_eq!(s, 403, "patients do not invite");
+        let stranger = c.app.create_user(Role::Doctor).await;
+        assert_eq!(invite(&c, &stranger.token, json!({"kind": "guest", "name": "x"})).await.0, 404);
+        assert_eq!(
+            c.app.http.get(c.app.url("/join/not-a-real-token")).send().await.unwrap().status().as_u16(),
+            404
+        );
+    }
+}

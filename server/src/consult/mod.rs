@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod hub;
+pub mod invites;
 pub mod protocol;
 pub mod ws;
 
@@ -23,7 +24,10 @@ use crate::records::audit::{self, Actor, Event};
 
 /// `/api/v1/rooms*`.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_room)).routes(routes!(get_room))
+    OpenApiRouter::new()
+        .routes(routes!(create_room))
+        .routes(routes!(get_room))
+        .routes(routes!(invites::create))
 }
 
 /// A room and the caller's place in it.
@@ -80,14 +84,26 @@ struct RoomPage {
     clinical: bool,
 }
 
-/// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat).
+/// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat), for account
+/// holders and for guests who opened an invite.
 pub async fn page(
     State(state): State<AppState>,
     page: crate::web::PageCtx,
-    user: CurrentUser,
+    user: Option<CurrentUser>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response> {
-    let access = access::resolve(&state.db, &user, &id).await?;
+    let access = match user {
+        Some(u) => access::resolve(&state.db, &u, &id).await?,
+        None => {
+            let guest =
+                invites::guest(&state, &headers).await?.ok_or(crate::error::AppError::Unauthorized)?;
+            if guest.room_id != id {
+                return Err(crate::error::AppError::NotFound("room"));
+            }
+            access::Access { room_id: id.clone(), role: guest.role, patient_id: None }
+        }
+    };
     Ok(crate::web::render(&RoomPage {
         page,
         room_id: id,

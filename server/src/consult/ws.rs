@@ -39,7 +39,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 pub async fn upgrade(
     State(state): State<AppState>,
-    user: CurrentUser,
+    user: Option<CurrentUser>,
     ClientAddr(addr): ClientAddr,
     Path(room_id): Path<String>,
     headers: HeaderMap,
@@ -48,28 +48,56 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return Err(AppError::Forbidden);
     }
-    let access = access::resolve(&state.db, &user, &room_id).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
-        &Actor::user(&user, &addr),
-        Event::new("room.join")
-            .object("room", &room_id)
-            .patient(access.patient_id.as_deref())
-            .detail(access.role.as_str()),
-    )
-    .await?;
-    drop(conn);
+    let entrant = enter(&state, user, &headers, &room_id, &addr).await?;
     let peer = Peer {
         id: crate::db::new_id(),
-        user_id: user.id.clone(),
-        name: user.name.clone(),
-        role: access.role.as_str(),
+        user_id: entrant.user_id,
+        name: entrant.name,
+        role: entrant.access.role.as_str(),
     };
     let room = state.hub.room(&room_id);
-    Ok(ws
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| session(socket, room, peer, access.role)))
+    let role = entrant.access.role;
+    Ok(ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| session(socket, room, peer, role)))
+}
+
+/// Someone allowed into a room: an account holder, or a guest with a redeemed invite.
+pub struct Entrant {
+    pub access: access::Access,
+    pub user_id: String,
+    pub name: String,
+}
+
+/// Resolves who enters `room_id` and records it in the audit log.
+pub async fn enter(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    headers: &HeaderMap,
+    room_id: &str,
+    addr: &str,
+) -> Result<Entrant> {
+    let (entrant, actor) = match user {
+        Some(user) => {
+            let access = access::resolve(&state.db, &user, room_id).await?;
+            let actor = Actor::user(&user, addr);
+            (Entrant { access, user_id: user.id, name: user.name }, actor)
+        }
+        None => {
+            let guest = super::invites::guest(state, headers).await?.ok_or(AppError::Unauthorized)?;
+            if guest.room_id != room_id {
+                return Err(AppError::NotFound("room"));
+            }
+            let access = access::Access { room_id: room_id.to_string(), role: guest.role, patient_id: None };
+            let actor = Actor { id: None, role: None, client_addr: Some(addr.to_string()) };
+            (Entrant { access, user_id: format!("guest:{}", guest.invite_id), name: guest.name }, actor)
+        }
+    };
+    let mut conn = state.db.acquire().await?;
+    let event = Event::new("room.join")
+        .object("room", room_id)
+        .patient(entrant.access.patient_id.as_deref())
+        .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
+    audit::record(&mut conn, &actor, event).await?;
+    Ok(entrant)
 }
 
 async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, role: access::RoomRole) {

@@ -1,0 +1,251 @@
+//! One-time invite links. A clinician in a room creates a link for a guest (interpreter,
+//! family member) or for the appointment's patient; it is valid from 30 minutes before the
+//! consultation until an hour after it (24 hours for rooms without a time). Opening it once
+//! marks it used and gives that browser a guest session for that room alone: a cookie holding
+//! the invite id and an HMAC of it under the server's secret. The room still admits guests
+//! and patients only from the waiting room.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::access::{self, RoomRole};
+use crate::AppState;
+use crate::auth::{ClientAddr, CurrentUser};
+use crate::db::{new_id, now_ms};
+use crate::error::{AppError, ErrorBody, Result};
+use crate::records::audit::{self, Actor, Event};
+use crate::web::ApiJson;
+
+/// Cookie of a guest session.
+pub const GUEST_COOKIE: &str = "consilium_guest";
+const EARLY_MS: i64 = 30 * 60_000;
+const LATE_MS: i64 = 60 * 60_000;
+
+/// Who the link is for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvite {
+    /// `guest` (interpreter, family member) or `patient` (the appointment's patient).
+    pub kind: String,
+    /// The name others in the call see; required for guests.
+    pub name: Option<String>,
+}
+
+/// A created link, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct InviteLink {
+    pub url: String,
+    /// RFC 3339; the link opens 30 minutes before the consultation.
+    pub not_before: String,
+    pub expires_at: String,
+}
+
+fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn mac(secret: &[u8], invite_id: &str) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    m.update(b"guest:");
+    m.update(invite_id.as_bytes());
+    m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The time window of a room: around its appointment or review, else the next 24 hours.
+async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(String, String)>)> {
+    let now = now_ms();
+    if let Some(r) = sqlx::query(
+        "SELECT a.starts_at, a.ends_at, a.patient_id, u.name FROM appointments a JOIN users u ON u.id = a.patient_id
+         WHERE a.room_id = $1",
+    )
+    .bind(room_id)
+    .fetch_optional(&state.db)
+    .await?
+    {
+        let patient = (r.try_get("patient_id")?, r.try_get("name")?);
+        return Ok((r.try_get::<i64, _>("starts_at")? - EARLY_MS, r.try_get::<i64, _>("ends_at")? + LATE_MS, Some(patient)));
+    }
+    if let Some(r) =
+        sqlx::query("SELECT starts_at, ends_at FROM reviews WHERE room_id = $1 AND starts_at IS NOT NULL")
+            .bind(room_id)
+            .fetch_optional(&state.db)
+            .await?
+    {
+        return Ok((
+            r.try_get::<i64, _>("starts_at")? - EARLY_MS,
+            r.try_get::<i64, _>("ends_at")? + LATE_MS,
+            None,
+        ));
+    }
+    Ok((now, now + 24 * 3_600_000, None))
+}
+
+/// Create a one-time invite link into a room (clinicians in that room).
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/invites", tag = "consult", params(("id" = String, Path)), request_body = NewInvite,
+    responses((status = 201, body = InviteLink), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(room_id): Path<String>,
+    ApiJson(input): ApiJson<NewInvite>,
+) -> Result<(StatusCode, Json<InviteLink>)> {
+    let access = access::resolve(&state.db, &user, &room_id).await?;
+    if !access.role.is_clinical() {
+        return Err(AppError::Forbidden);
+    }
+    let (not_before, expires_at, patient) = window(&state, &room_id).await?;
+    if expires_at <= now_ms() {
+        return Err(AppError::Conflict("this consultation is over".into()));
+    }
+    let name = match input.kind.as_str() {
+        "guest" => match input.name.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() && n.chars().count() <= 120 => n.to_string(),
+            _ => return Err(AppError::invalid("name", "a guest needs a name of 1 to 120 characters")),
+        },
+        "patient" => match &patient {
+            Some((_, n)) => n.clone(),
+            None => return Err(AppError::invalid("kind", "only an appointment's room has a patient")),
+        },
+        _ => return Err(AppError::invalid("kind", "kind is guest or patient")),
+    };
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let id = new_id();
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO invites (id, room_id, kind, display_name, token_hash, created_by, not_before, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(&room_id)
+    .bind(&input.kind)
+    .bind(&name)
+    .bind(digest(&token))
+    .bind(&user.id)
+    .bind(not_before)
+    .bind(expires_at)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::user(&user, &addr),
+        Event::new("room.invite")
+            .object("room", &room_id)
+            .patient(access.patient_id.as_deref())
+            .detail(input.kind.clone()),
+    )
+    .await?;
+    tx.commit().await?;
+    let iso = |ms: i64| crate::scheduling::model::iso(ms);
+    let link = InviteLink {
+        url: format!("{}/join/{token}", state.config.base_url()),
+        not_before: iso(not_before),
+        expires_at: iso(expires_at),
+    };
+    Ok((StatusCode::CREATED, Json(link)))
+}
+
+/// `GET /join/{token}`: redeems a link once and enters the room's waiting room.
+pub async fn redeem(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    jar: CookieJar,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let row = sqlx::query(
+        "SELECT id, room_id, not_before, expires_at, used_at, kind FROM invites WHERE token_hash = $1",
+    )
+    .bind(digest(&token))
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(AppError::NotFound("invite"))?;
+    let (id, room_id): (String, String) = (row.try_get("id")?, row.try_get("room_id")?);
+    let now = now_ms();
+    if row.try_get::<i64, _>("expires_at")? <= now {
+        return Err(AppError::Gone("this invitation has expired; ask the clinic for a new one".into()));
+    }
+    if row.try_get::<i64, _>("not_before")? > now {
+        return Err(AppError::Conflict("this invitation opens 30 minutes before the consultation".into()));
+    }
+    let claimed = sqlx::query("UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+        .bind(&id)
+        .bind(now)
+        .execute(&state.db)
+        .await?;
+    if claimed.rows_affected() != 1 {
+        return Err(AppError::Gone("this invitation was already used; ask the clinic for a new one".into()));
+    }
+    let mut conn = state.db.acquire().await?;
+    let actor = Actor { id: None, role: None, client_addr: Some(addr) };
+    audit::record(
+        &mut conn,
+        &actor,
+        Event::new("room.invite_redeem").object("invite", &id).detail(row.try_get::<String, _>("kind")?),
+    )
+    .await?;
+    let cookie = Cookie::build((GUEST_COOKIE, format!("{id}.{}", mac(state.keys.secret(), &id))))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(time::Duration::milliseconds(row.try_get::<i64, _>("expires_at")? - now))
+        .build();
+    Ok((jar.add(cookie), Redirect::to(&format!("/rooms/{room_id}"))).into_response())
+}
+
+/// A browser holding a redeemed invite.
+#[derive(Clone, Debug)]
+pub struct Guest {
+    pub invite_id: String,
+    pub room_id: String,
+    pub role: RoomRole,
+    pub name: String,
+}
+
+/// The guest session of a request, if its cookie is genuine and the invite still valid.
+pub async fn guest(state: &AppState, headers: &HeaderMap) -> Result<Option<Guest>> {
+    let jar = CookieJar::from_headers(headers);
+    let Some((id, tag)) = jar
+        .get(GUEST_COOKIE)
+        .and_then(|c| c.value().split_once('.').map(|(a, b)| (a.to_string(), b.to_string())))
+    else {
+        return Ok(None);
+    };
+    let expected = mac(state.keys.secret(), &id);
+    // Compare in constant time.
+    if expected.len() != tag.len()
+        || expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0
+    {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT room_id, kind, display_name FROM invites WHERE id = $1 AND used_at IS NOT NULL AND expires_at > $2")
+        .bind(&id)
+        .bind(now_ms())
+        .fetch_optional(&state.db)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(Guest {
+            invite_id: id,
+            room_id: r.try_get("room_id")?,
+            role: if r.try_get::<String, _>("kind")? == "patient" {
+                RoomRole::Patient
+            } else {
+                RoomRole::Guest
+            },
+            name: r.try_get("display_name")?,
+        }),
+        None => None,
+    })
+}
