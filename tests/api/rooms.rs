@@ -315,3 +315,24 @@ mod invites {
         );
     }
 }
+
+#[tokio::test]
+async fn an_admitted_patient_who_drops_out_comes_back_without_waiting() {
+    let c = consult().await;
+    let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    until(&mut doctor, "welcome").await;
+    let mut patient = connect(&c.app, &c.room, &c.patient.token).await.unwrap();
+    let list = someone_waiting(&mut doctor).await;
+    send(&mut doctor, json!({"type": "admit", "participant": list["waiting"][0]["id"]})).await;
+    until(&mut patient, "welcome").await;
+    // The network drops.
+    drop(patient);
+    assert_eq!(until(&mut doctor, "participant_left").await["type"], "participant_left");
+    let mut back = connect(&c.app, &c.room, &c.patient.token).await.unwrap();
+    let w = next(&mut back).await;
+    assert_eq!(w["type"], "welcome", "straight back in, no waiting room: {w}");
+    assert_eq!(
+        until(&mut doctor, "participant_joined").await["participant"]["user_id"],
+        c.patient.user.id.as_str()
+    );
+}

@@ -281,6 +281,10 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     patient.wait_for_text("#chat-log", "please show me the rash").await;
     patient.screenshot("room-chat-zh-CN-phone").await;
     doctor.screenshot("room-chat-en-desktop").await;
+    // A reload brings the patient straight back, with the chat so far.
+    patient.client.refresh().await.unwrap();
+    patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
+    patient.wait_for_text("#chat-log", "please show me the rash").await;
     doctor.close().await;
     patient.close().await;
 }

@@ -11,6 +11,8 @@ const chatInput = document.getElementById("chat-input");
 const endButton = document.getElementById("end-call");
 const people = new Map();
 let socket;
+let finished = false; // denied or ended: do not reconnect
+let retry = 0;
 
 function setStatus(text, kind = "notice") {
   status.textContent = text;
@@ -66,6 +68,7 @@ function send(message) {
 
 const handlers = {
   welcome(m) {
+    retry = 0;
     setStatus("");
     people.clear();
     for (const p of m.participants) people.set(p.id, p);
@@ -80,8 +83,8 @@ const handlers = {
   participant_joined(m) { people.set(m.participant.id, m.participant); renderPeople(); },
   participant_left(m) { people.delete(m.id); renderPeople(); },
   chat(m) { addChat(m); },
-  denied() { setStatus(t("denied"), "alert"); setChat(false); },
-  ended() { setStatus(t("ended"), "alert"); setChat(false); },
+  denied() { finished = true; setStatus(t("denied"), "alert"); setChat(false); },
+  ended() { finished = true; setStatus(t("ended"), "alert"); setChat(false); },
   error(m) { setStatus(m.message, "alert"); },
 };
 
@@ -94,7 +97,11 @@ function connect() {
   });
   socket.addEventListener("close", () => {
     setChat(false);
-    if (!status.className.includes("alert")) setStatus(t("lost"), "alert");
+    if (finished) return;
+    // The server keeps an admitted participant's place for two minutes: come back by itself.
+    setStatus(t("lost"), "alert");
+    retry = Math.min(retry + 1, 5);
+    setTimeout(connect, 500 * 2 ** retry);
   });
 }
 

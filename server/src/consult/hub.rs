@@ -19,6 +19,9 @@ const ROOM_QUEUE: usize = 256;
 pub const MAX_CHAT_CHARS: usize = 2000;
 /// Chat lines a newcomer receives.
 const HISTORY: i64 = 200;
+/// How long an admitted participant who dropped out keeps their place: reconnecting within
+/// this time (network change, page reload) skips the waiting room.
+pub const GRACE_MS: i64 = 120_000;
 
 /// What a connection's writer sends to the socket.
 #[derive(Debug)]
@@ -66,7 +69,13 @@ impl Hub {
         }
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
         rooms.insert(room_id.to_string(), tx.clone());
-        tokio::spawn(Room { id: room_id.to_string(), db: self.db.clone(), conns: Vec::new() }.run(rx));
+        let room = Room {
+            id: room_id.to_string(),
+            db: self.db.clone(),
+            conns: Vec::new(),
+            recently_admitted: HashMap::new(),
+        };
+        tokio::spawn(room.run(rx));
         tx
     }
 }
@@ -80,11 +89,24 @@ struct Room {
     id: String,
     db: Db,
     conns: Vec<Member>,
+    /// User id → until when an admitted participant who left may come back without waiting.
+    recently_admitted: HashMap<String, i64>,
 }
 
 impl Room {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        while let Some(cmd) = rx.recv().await {
+        loop {
+            // An empty room waits out the grace period for anyone coming back, then closes.
+            let next = if self.conns.is_empty() {
+                match tokio::time::timeout(std::time::Duration::from_millis(GRACE_MS as u64), rx.recv()).await
+                {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(cmd) = next else { break };
             match cmd {
                 Command::Connect(conn) => self.connect(conn).await,
                 Command::Disconnect { id } => self.disconnect(&id),
@@ -94,7 +116,10 @@ impl Room {
                     }
                 }
             }
-            if self.conns.is_empty() {
+            // The room stays up while anyone is in it or a place is being kept.
+            let now = now_ms();
+            self.recently_admitted.retain(|_, until| *until > now);
+            if self.conns.is_empty() && self.recently_admitted.is_empty() {
                 break;
             }
         }
@@ -164,7 +189,9 @@ impl Room {
 
     async fn connect(&mut self, conn: Conn) {
         let id = conn.peer.id.clone();
-        let clinical = conn.role.is_clinical();
+        let returning =
+            self.recently_admitted.remove(&conn.peer.user_id).is_some_and(|until| until > now_ms());
+        let clinical = conn.role.is_clinical() || returning;
         self.conns.push(Member { conn, admitted: false });
         if clinical {
             self.admit(&id).await;
@@ -178,6 +205,7 @@ impl Room {
         let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == id) else { return };
         let gone = self.conns.remove(pos);
         if gone.admitted {
+            self.recently_admitted.insert(gone.conn.peer.user_id.clone(), now_ms() + GRACE_MS);
             self.broadcast(&ServerMsg::ParticipantLeft { id: id.to_string() }, None);
         } else {
             self.waiting_list();
@@ -250,6 +278,7 @@ impl Room {
                     self.conns.iter().position(|m| m.conn.peer.id == participant && !m.admitted)
                 {
                     let m = self.conns.remove(pos);
+                    self.recently_admitted.remove(&m.conn.peer.user_id);
                     let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Denied));
                     let _ = m.conn.tx.try_send(Outbound::Close);
                     self.waiting_list();

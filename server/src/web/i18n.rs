@@ -360,7 +360,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "医生暂时无法让您进入，请联系诊所。",
     ),
     ("room.ended", "The consultation has ended.", "会诊已结束。"),
-    ("room.lost", "The connection was lost. Reload the page to rejoin.", "连接已断开，请刷新页面重新加入。"),
+    ("room.lost", "The connection was lost. Reconnecting…", "连接已断开，正在重新连接…"),
     ("room.nobody_waiting", "Nobody is waiting.", "无人候诊。"),
     ("room.participants", "In the call", "通话中"),
     ("room.waiting_room", "Waiting room", "候诊室"),
