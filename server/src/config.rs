@@ -60,6 +60,14 @@ pub struct Config {
     pub smtp_from: String,
     /// How often the reminder worker looks for due reminders (`CONSILIUM_REMINDER_INTERVAL_SECS`, 30).
     pub reminder_interval: Duration,
+    /// Shared secret of the TURN server's REST API (coturn `static-auth-secret`,
+    /// `CONSILIUM_TURN_SECRET`); unset means no TURN credentials are handed out.
+    pub turn_secret: Option<String>,
+    /// TURN/STUN URIs for browsers, comma-separated (`CONSILIUM_TURN_URLS`), e.g.
+    /// `turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349`.
+    pub turn_urls: Vec<String>,
+    /// Lifetime of TURN credentials (`CONSILIUM_TURN_TTL_SECS`, 3600).
+    pub turn_ttl: Duration,
 }
 
 /// See [`Config::cookie_secure`].
@@ -90,6 +98,9 @@ impl std::fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
             .field("reminder_interval", &self.reminder_interval)
+            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "<redacted>"))
+            .field("turn_urls", &self.turn_urls)
+            .field("turn_ttl", &self.turn_ttl)
             .finish()
     }
 }
@@ -128,6 +139,9 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: "Consilium <noreply@localhost>".into(),
             reminder_interval: Duration::from_secs(30),
+            turn_secret: None,
+            turn_urls: Vec::new(),
+            turn_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -189,6 +203,19 @@ impl Config {
                 "CONSILIUM_PUBLIC_URL" => c.public_url = non_empty(v.trim_end_matches('/')),
                 "CONSILIUM_SMTP_URL" => c.smtp_url = non_empty(v),
                 "CONSILIUM_SMTP_FROM" => c.smtp_from = v.to_string(),
+                "CONSILIUM_TURN_SECRET" => c.turn_secret = non_empty(v),
+                "CONSILIUM_TURN_URLS" => {
+                    c.turn_urls =
+                        v.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+                    if let Some(bad) = c
+                        .turn_urls
+                        .iter()
+                        .find(|u| !["turn:", "turns:", "stun:"].iter().any(|p| u.starts_with(p)))
+                    {
+                        bail!("CONSILIUM_TURN_URLS: {bad:?} is not a turn:, turns: or stun: URI");
+                    }
+                }
+                "CONSILIUM_TURN_TTL_SECS" => c.turn_ttl = Duration::from_secs(parse_positive(key, v)?.into()),
                 "CONSILIUM_REMINDER_INTERVAL_SECS" => {
                     c.reminder_interval = Duration::from_secs(parse_positive(key, v)?.into())
                 }

@@ -82,6 +82,7 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             admin,
         ),
         (Method::DELETE, "/api/v1/doctors/{id}/exceptions/{exception_id}", None, admin),
+        (Method::GET, "/api/v1/turn-credentials", None, any),
         (Method::POST, "/api/v1/rooms", None, [Unauth, Deny, Ok, Ok]),
         (Method::GET, "/api/v1/rooms/{id}", None, owner),
         (

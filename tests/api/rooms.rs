@@ -336,3 +336,30 @@ async fn an_admitted_patient_who_drops_out_comes_back_without_waiting() {
         c.patient.user.id.as_str()
     );
 }
+
+#[tokio::test]
+async fn turn_credentials_follow_the_coturn_rest_api_and_expire() {
+    let app = consilium_tests::spawn_app_with(|c| {
+        c.turn_secret = Some("north-sea-turn-secret".into());
+        c.turn_urls = vec!["turn:turn.example.org:3478?transport=udp".into()];
+        c.turn_ttl = Duration::from_secs(600);
+    })
+    .await;
+    let d = app.create_user(Role::Doctor).await;
+    let (s, body) = app.get_json("/api/v1/turn-credentials", Some(&d.token)).await;
+    assert_eq!(s, 200, "{body}");
+    let server = &body["ice_servers"][0];
+    let username = server["username"].as_str().unwrap();
+    let (expiry, who) = username.split_once(':').unwrap();
+    assert_eq!(who, d.user.id);
+    let expiry: i64 = expiry.parse().unwrap();
+    let now = consilium::db::now_ms() / 1000;
+    assert!((now + 590..=now + 610).contains(&expiry), "valid for the configured ten minutes");
+    assert_eq!(server["credential"], consilium::consult::turn::credential("north-sea-turn-secret", username));
+    assert_eq!(server["urls"][0], "turn:turn.example.org:3478?transport=udp");
+    assert_eq!(app.get_json("/api/v1/turn-credentials", None).await.0, 401);
+    let plain = spawn_app().await;
+    let d = plain.create_user(Role::Doctor).await;
+    let (_, body) = plain.get_json("/api/v1/turn-credentials", Some(&d.token)).await;
+    assert!(body["ice_servers"].as_array().unwrap().is_empty(), "no TURN configured, none offered");
+}

@@ -6,6 +6,7 @@ pub mod access;
 pub mod hub;
 pub mod invites;
 pub mod protocol;
+pub mod turn;
 pub mod ws;
 
 use axum::Json;
@@ -28,6 +29,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_room))
         .routes(routes!(get_room))
         .routes(routes!(invites::create))
+        .routes(routes!(turn::credentials))
 }
 
 /// A room and the caller's place in it.
