@@ -263,11 +263,26 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     sign_in(&doctor, &app, login_of(&logins, "amelia.hart@")).await;
     doctor.goto(&app.url(&room)).await;
     doctor.wait_for_text("#waiting", "Nobody is waiting").await;
-    let Some(patient) = Browser::start("zh-CN", PHONE).await else { return };
+    let Some(patient) = Browser::start_with("zh-CN", PHONE, consilium_tests::browser::FAKE_MEDIA).await
+    else {
+        return;
+    };
     sign_in(&patient, &app, login_of(&logins, "nora.berg@")).await;
     patient.goto(&app.url(&format!("/appointments/{}", appt["id"].as_str().unwrap()))).await;
     patient.click("a[href^='/rooms/']").await;
     patient.wait_for_text("#room-status", "候诊室").await;
+    // The device check: the fake camera plays in the preview, the fake microphone moves the meter.
+    let mut seen = (false, false);
+    for _ in 0..50 {
+        let v = patient.eval("const p = document.getElementById('preview'); return [p.videoWidth > 0 && !p.paused, document.getElementById('mic-level').value > 0.01, document.getElementById('camera').options.length]").await;
+        seen = (v[0] == true, v[1] == true);
+        if seen.0 && seen.1 {
+            assert!(v[2].as_u64().unwrap() >= 1, "a camera to choose");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, (true, true), "camera preview playing and microphone level moving");
     patient.screenshot("room-waiting-zh-CN-phone").await;
     doctor.wait_for_text("#waiting", "Nora Berg").await;
     doctor.screenshot("room-waiting-list-en-desktop").await;

@@ -20,6 +20,13 @@ pub struct Viewport {
 }
 
 pub const DESKTOP: Viewport = Viewport { name: "desktop", width: 1280, height: 800, mobile: false };
+/// Chromium switches for a fake camera and microphone, granted without a prompt.
+pub const FAKE_MEDIA: &[&str] = &[
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+];
+
 pub const PHONE: Viewport = Viewport { name: "phone", width: 390, height: 844, mobile: true };
 
 /// A chromedriver process and one browser session on it.

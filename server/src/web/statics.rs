@@ -10,6 +10,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../../web/static/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/app.js")),
     ("room.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/room.js")),
+    ("devices.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/devices.js")),
 ];
 
 /// `GET /static/{file}`.
