@@ -244,7 +244,23 @@ async fn availability_rules_are_validated() {
 async fn time_off_removes_slots_and_blocks_booking() {
     let c = clinic().await;
     let free = slots(&c.app, &c.patient.token, &c.doctor.user.id, "UTC").await;
-    let first: jiff::Timestamp = free[0]["starts_at"].as_str().unwrap().parse().unwrap();
+    // A morning's first slot (09:00 Berlin), so two hours off cover four whole slots whatever
+    // the time of day the test runs.
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let morning = free
+        .iter()
+        .position(|s| {
+            s["starts_at"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .to_zoned(berlin.clone())
+                .hour()
+                == 9
+        })
+        .unwrap();
+    let first: jiff::Timestamp = free[morning]["starts_at"].as_str().unwrap().parse().unwrap();
     let end = first.checked_add(jiff::SignedDuration::from_hours(2)).unwrap();
     let (s, e) = c
         .app
@@ -253,7 +269,7 @@ async fn time_off_removes_slots_and_blocks_booking() {
     assert_eq!(s, 201, "{e}");
     let after = slots(&c.app, &c.patient.token, &c.doctor.user.id, "UTC").await;
     assert_eq!(after.len(), free.len() - 4, "two hours of 30-minute slots are gone");
-    assert_eq!(book(&c, &c.patient, &free[0]["starts_at"]).await.0, 422);
+    assert_eq!(book(&c, &c.patient, &free[morning]["starts_at"]).await.0, 422);
     let (s, _) = c
         .app
         .request(
