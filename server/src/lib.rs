@@ -134,6 +134,7 @@ fn page_routes() -> Router<AppState> {
         .route("/logout", post(auth::pages::logout))
         .route("/settings", get(web::pages::settings).post(web::pages::save_settings))
         .route("/settings/calendar", post(web::pages::create_feed))
+        .route("/settings/password", post(web::pages::change_password))
         .route("/settings/calendar/revoke", post(web::pages::revoke_feed))
         .route("/lang/{code}", get(web::pages::set_language))
         .route("/admin/users", get(accounts::pages::list).post(accounts::pages::create))

@@ -178,3 +178,96 @@ async fn a_user_updates_their_own_language_and_time_zone() {
     assert_eq!(me["role"], "patient");
     assert_eq!(me["timezone"], "Asia/Shanghai");
 }
+
+#[tokio::test]
+async fn a_user_changes_their_own_password_and_other_sessions_end() {
+    let app = spawn_app().await;
+    let u = app.create_user(Role::Patient).await;
+    let other_session = app.token_for(&u.user);
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (s, b) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/me/password",
+            Some(&u.token),
+            &change("not it at all", "a new long passphrase"),
+        )
+        .await;
+    assert_eq!((s, b["error"]["field"].as_str()), (422, Some("current_password")));
+    let (s, b) = app
+        .send_json(Method::POST, "/api/v1/me/password", Some(&u.token), &change(&u.password, "short"))
+        .await;
+    assert_eq!((s, b["error"]["field"].as_str()), (422, Some("password")));
+    let (s, b) = app
+        .send_json(Method::POST, "/api/v1/me/password", Some(&u.token), &change(&u.password, &u.password))
+        .await;
+    assert_eq!((s, b["error"]["field"].as_str()), (422, Some("new_password")));
+    let (s, b) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/me/password",
+            Some(&u.token),
+            &change(&u.password, "a new long passphrase"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let fresh = b["access_token"].as_str().unwrap();
+    assert_eq!(app.get_json("/api/v1/me", Some(&other_session)).await.0, 401, "old sessions end");
+    assert_eq!(app.get_json("/api/v1/me", Some(fresh)).await.0, 200, "the new token works");
+    let (s, _) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &json!({"email": u.email, "password": "a new long passphrase"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let rows = app.audit_actions().await;
+    assert!(rows.iter().any(|r| r["action"] == "user.password"));
+    assert!(!serde_json::to_string(&rows).unwrap().contains("a new long passphrase"));
+}
+
+#[tokio::test]
+async fn the_settings_page_changes_the_password_and_keeps_this_browser_signed_in() {
+    let app = spawn_app().await;
+    let u = app.create_user(Role::Doctor).await;
+    let cookie = format!("consilium_session={}", app.browser_login(&u.email, &u.password).await);
+    let form = |confirm: &str| {
+        vec![
+            ("current_password", u.password.clone()),
+            ("new_password", "another long passphrase".to_string()),
+            ("confirm_password", confirm.to_string()),
+        ]
+    };
+    let r = app
+        .http
+        .post(app.url("/settings/password"))
+        .header("cookie", &cookie)
+        .form(&form("different words"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("The two new passwords differ."));
+    let r = app
+        .http
+        .post(app.url("/settings/password"))
+        .header("cookie", &cookie)
+        .form(&form("another long passphrase"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let fresh = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(
+        app.http.get(app.url("/")).header("cookie", &cookie).send().await.unwrap().status().as_u16(),
+        303,
+        "the old cookie is out"
+    );
+    assert_eq!(
+        app.http.get(app.url("/")).header("cookie", &fresh).send().await.unwrap().status().as_u16(),
+        200,
+        "this browser stays in"
+    );
+}

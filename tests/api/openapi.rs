@@ -51,6 +51,12 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
         (Method::POST, "/api/v1/auth/logout", None, any),
         (Method::GET, "/api/v1/me", None, any),
         (Method::PATCH, "/api/v1/me", Some(json!({})), any),
+        (
+            Method::POST,
+            "/api/v1/me/password",
+            Some(json!({"current_password": "wrong", "new_password": "x"})),
+            any,
+        ),
         (Method::GET, "/api/v1/users", None, admin),
         (
             Method::POST,

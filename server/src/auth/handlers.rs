@@ -173,3 +173,69 @@ pub async fn update_own_profile(
     tx.commit().await?;
     Ok(updated)
 }
+
+/// A password change by the account holder.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { .. }")
+    }
+}
+
+/// Checks the current password (throttled like a sign-in), sets the new one and ends every
+/// session of the account, this one included; returns the account for a fresh token.
+pub async fn change_password(
+    state: &AppState,
+    user: &CurrentUser,
+    addr: &str,
+    input: PasswordChange,
+) -> Result<User> {
+    password::validate(&input.new_password)?;
+    if input.new_password == input.current_password {
+        return Err(AppError::invalid("new_password", "the new password must differ from the current one"));
+    }
+    let checked = authenticate(state, addr, &user.email, input.current_password).await;
+    if matches!(checked, Err(AppError::Unauthorized)) {
+        return Err(AppError::invalid("current_password", "the current password is wrong"));
+    }
+    checked?;
+    let hash = password::hash(input.new_password).await?;
+    let changes = users::Changes { password_hash: Some(hash), ..Default::default() };
+    let mut tx = state.db.begin().await?;
+    let updated = users::update(&mut tx, &user.id, &changes).await?.ok_or(AppError::NotFound("user"))?;
+    let patient = (updated.role == crate::accounts::model::Role::Patient).then_some(updated.id.as_str());
+    audit::record(
+        &mut tx,
+        &Actor::user(user, addr),
+        Event::new("user.password").object("user", &updated.id).patient(patient),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Change one's own password; every existing token of the account stops working, and a new
+/// token is returned.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(input): ApiJson<PasswordChange>,
+) -> Result<Json<TokenResponse>> {
+    let updated = change_password(&state, &user, &addr, input).await?;
+    let (token, _) = state.keys.issue(&updated)?;
+    Ok(Json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: state.keys.ttl.as_secs(),
+    }))
+}

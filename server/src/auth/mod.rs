@@ -21,4 +21,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::token))
         .routes(routes!(handlers::logout))
         .routes(routes!(handlers::me, handlers::update_me))
+        .routes(routes!(handlers::update_password))
 }

@@ -92,6 +92,7 @@ struct Settings {
     saved: bool,
     has_feed: bool,
     feed_url: Option<String>,
+    password_error: Option<String>,
 }
 
 /// Frequently used zones offered as suggestions; any IANA name is accepted.
@@ -129,7 +130,7 @@ pub async fn settings(
     user: CurrentUser,
     Query(q): Query<SavedFlag>,
 ) -> Result<Response> {
-    settings_page(&state, page, &user, q.saved.is_some(), None).await
+    settings_page(&state, page, &user, q.saved.is_some(), None, None).await
 }
 
 async fn settings_page(
@@ -138,6 +139,7 @@ async fn settings_page(
     user: &CurrentUser,
     saved: bool,
     feed_url: Option<String>,
+    password_error: Option<String>,
 ) -> Result<Response> {
     let mut conn = state.db.acquire().await?;
     let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
@@ -155,6 +157,7 @@ async fn settings_page(
         saved,
         has_feed,
         feed_url,
+        password_error,
     };
     Ok(render(&t))
 }
@@ -167,7 +170,7 @@ pub async fn create_feed(
     ClientAddr(addr): ClientAddr,
 ) -> Result<Response> {
     let url = crate::scheduling::feed::create(&state, &user, &addr).await?;
-    settings_page(&state, page, &user, false, Some(url)).await
+    settings_page(&state, page, &user, false, Some(url), None).await
 }
 
 /// `POST /settings/calendar/revoke`.
@@ -214,4 +217,53 @@ pub async fn set_language(
         .max_age(time::Duration::days(365))
         .build();
     Ok((jar.add(cookie), Redirect::to(&safe_next(q.next.as_deref()))))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+/// `POST /settings/password`: on success every other session ends and this browser gets a
+/// fresh cookie; on a mistake the page says which field.
+pub async fn change_password(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    jar: CookieJar,
+    PageForm(f): PageForm<PasswordForm>,
+) -> Result<Response> {
+    use axum::response::IntoResponse;
+    let result = if f.new_password != f.confirm_password {
+        Err(AppError::invalid("confirm_password", page.tr.t("settings.password_mismatch")))
+    } else {
+        let change = crate::auth::handlers::PasswordChange {
+            current_password: f.current_password,
+            new_password: f.new_password,
+        };
+        crate::auth::handlers::change_password(&state, &user, &addr, change).await
+    };
+    match result {
+        Ok(updated) => {
+            let (token, _) = state.keys.issue(&updated)?;
+            let cookie = Cookie::build((crate::auth::SESSION_COOKIE, token))
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.config.cookie_secure == crate::config::CookieSecure::Always)
+                .path("/")
+                .max_age(time::Duration::seconds(state.keys.ttl.as_secs() as i64))
+                .build();
+            Ok((jar.add(cookie), Redirect::to("/settings?saved=1")).into_response())
+        }
+        Err(e @ (AppError::Validation { .. } | AppError::TooManyRequests(_))) => {
+            let status = e.status();
+            let mut resp = settings_page(&state, page, &user, false, None, Some(e.to_string())).await?;
+            *resp.status_mut() = status;
+            Ok(resp)
+        }
+        Err(e) => Err(e),
+    }
 }
