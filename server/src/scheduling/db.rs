@@ -175,25 +175,28 @@ pub async fn delete_exception(conn: &mut AnyConnection, doctor_id: &str, id: &st
     Ok(r.rows_affected() > 0)
 }
 
-/// Exception windows of one kind overlapping `[from, to)`.
+/// Exception windows overlapping `[from, to)`, as (extra hours, time off).
 pub async fn exception_windows(
     conn: &mut AnyConnection,
     doctor_id: &str,
-    kind: &str,
     from: i64,
     to: i64,
-) -> Result<Vec<Window>> {
+) -> Result<(Vec<Window>, Vec<Window>)> {
     let rows = sqlx::query(
-        "SELECT starts_at, ends_at FROM availability_exceptions
-         WHERE doctor_id = $1 AND kind = $2 AND ends_at > $3 AND starts_at < $4",
+        "SELECT kind, starts_at, ends_at FROM availability_exceptions
+         WHERE doctor_id = $1 AND ends_at > $2 AND starts_at < $3",
     )
     .bind(doctor_id)
-    .bind(kind)
     .bind(from)
     .bind(to)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok(Window::new(ts(r.try_get("starts_at")?), ts(r.try_get("ends_at")?)))).collect()
+    let (mut extra, mut off) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let w = Window::new(ts(r.try_get("starts_at")?), ts(r.try_get("ends_at")?));
+        if r.try_get::<String, _>("kind")? == "extra" { extra.push(w) } else { off.push(w) }
+    }
+    Ok((extra, off))
 }
 
 /// Booked appointment windows of a doctor (or, with `as_patient`, of a patient) overlapping
@@ -249,8 +252,15 @@ pub struct NewAppointment<'a> {
     pub created_by: &'a str,
 }
 
-pub async fn insert_appointment(conn: &mut AnyConnection, a: &NewAppointment<'_>) -> Result<String> {
+/// Inserts a booked appointment and returns it as stored (names from the caller, no re-read).
+pub async fn insert_appointment(
+    conn: &mut AnyConnection,
+    a: &NewAppointment<'_>,
+    doctor_name: &str,
+    patient_name: &str,
+) -> Result<Appointment> {
     let id = new_id();
+    let room_id = new_id();
     let now = now_ms();
     sqlx::query(
         "INSERT INTO appointments (id, doctor_id, patient_id, starts_at, ends_at, status, room_id, reason,
@@ -262,13 +272,30 @@ pub async fn insert_appointment(conn: &mut AnyConnection, a: &NewAppointment<'_>
     .bind(a.patient_id)
     .bind(a.window.start.as_millisecond())
     .bind(a.window.end.as_millisecond())
-    .bind(new_id())
+    .bind(&room_id)
     .bind(a.reason)
     .bind(a.created_by)
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(id)
+    let (starts_ms, ends_ms) = (a.window.start.as_millisecond(), a.window.end.as_millisecond());
+    Ok(Appointment {
+        id,
+        doctor_id: a.doctor_id.to_string(),
+        doctor_name: doctor_name.to_string(),
+        patient_id: a.patient_id.to_string(),
+        patient_name: patient_name.to_string(),
+        starts_at: iso(starts_ms),
+        ends_at: iso(ends_ms),
+        status: Status::Booked,
+        room_id,
+        reason: a.reason.map(str::to_string),
+        status_reason: None,
+        sequence: 0,
+        starts_ms,
+        ends_ms,
+        updated_ms: now,
+    })
 }
 
 const APPOINTMENT_SELECT: &str = "SELECT a.id, a.doctor_id, du.name AS doctor_name, a.patient_id,

@@ -23,7 +23,8 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// Reminders handled per worker pass (the rest wait for the next pass).
 const BATCH: i64 = 50;
 
-/// Queues reminders for each recipient at each offset that is still in the future.
+/// Queues reminders for each recipient at each offset that is still in the future, in one
+/// statement.
 pub async fn queue(
     conn: &mut AnyConnection,
     kind: &str,
@@ -32,28 +33,40 @@ pub async fn queue(
     start_ms: i64,
 ) -> Result<()> {
     let now = now_ms();
-    for recipient in recipients {
-        for offset in OFFSETS {
-            let due = start_ms - offset * 60_000;
-            if due <= now {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7)
-                 ON CONFLICT (object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
-            )
-            .bind(new_id())
-            .bind(kind)
-            .bind(object_id)
-            .bind(*recipient)
-            .bind(offset)
-            .bind(due)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        }
+    let rows: Vec<(&str, i64, i64)> = recipients
+        .iter()
+        .flat_map(|r| OFFSETS.iter().map(move |o| (*r, *o, start_ms - o * 60_000)))
+        .filter(|(_, _, due)| *due > now)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
     }
+    // Seven placeholders a row; kind, object and creation time repeat per row for portability.
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let b = i * 7;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
+         VALUES {} ON CONFLICT (object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (recipient, offset, due) in rows {
+        q = q.bind(new_id()).bind(kind).bind(object_id).bind(recipient).bind(offset).bind(due).bind(now);
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 

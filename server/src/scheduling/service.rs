@@ -40,8 +40,7 @@ pub async fn slots(
 ) -> Result<Vec<Window>> {
     let (f, t) = (from.as_millisecond(), to.as_millisecond());
     let rules = db::rules(conn, &doctor.id).await?;
-    let extra = db::exception_windows(conn, &doctor.id, "extra", f - DAY_MS, t + DAY_MS).await?;
-    let mut blocked = db::exception_windows(conn, &doctor.id, "off", f - DAY_MS, t + DAY_MS).await?;
+    let (extra, mut blocked) = db::exception_windows(conn, &doctor.id, f - DAY_MS, t + DAY_MS).await?;
     blocked.extend(db::booked_windows(conn, &doctor.id, false, f - DAY_MS, t + DAY_MS, None).await?);
     let tz = doctor_tz(doctor);
     let cal = Calendar {
@@ -67,8 +66,8 @@ pub async fn free_windows(
     let (f, t) = (from.as_millisecond(), to.as_millisecond());
     let tz = doctor_tz(doctor);
     let mut windows = super::slots::rule_windows(&db::rules(conn, &doctor.id).await?, &tz, from, to);
-    windows.extend(db::exception_windows(conn, &doctor.id, "extra", f, t).await?);
-    let mut blocked = db::exception_windows(conn, &doctor.id, "off", f, t).await?;
+    let (extra, mut blocked) = db::exception_windows(conn, &doctor.id, f, t).await?;
+    windows.extend(extra);
     blocked.extend(db::booked_windows(conn, &doctor.id, false, f, t, ignore).await?);
     let clip = Window::new(from, to);
     Ok(super::slots::subtract(windows, &blocked)
@@ -96,8 +95,7 @@ async fn check_slot(
     let from = Timestamp::from_millisecond(f).map_err(anyhow::Error::from)?;
     let to = Timestamp::from_millisecond(t).map_err(anyhow::Error::from)?;
     let rules = db::rules(conn, &doctor.id).await?;
-    let extra = db::exception_windows(conn, &doctor.id, "extra", f, t).await?;
-    let off = db::exception_windows(conn, &doctor.id, "off", f, t).await?;
+    let (extra, off) = db::exception_windows(conn, &doctor.id, f, t).await?;
     let tz = doctor_tz(doctor);
     let cal = Calendar {
         tz: &tz,
@@ -134,9 +132,9 @@ async fn patient_is_free(
     Ok(())
 }
 
-async fn active_patient(conn: &mut AnyConnection, id: &str) -> Result<()> {
+async fn active_patient(conn: &mut AnyConnection, id: &str) -> Result<crate::accounts::model::User> {
     match crate::accounts::db::find(conn, id).await? {
-        Some(u) if u.role == Role::Patient && u.active => Ok(()),
+        Some(u) if u.role == Role::Patient && u.active => Ok(u),
         _ => Err(AppError::invalid("patient_id", "no active patient has this id")),
     }
 }
@@ -167,7 +165,7 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
         return Err(AppError::NotFound("doctor"));
     }
     let doctor = db::doctor(&mut tx, &req.doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
-    active_patient(&mut tx, &patient_id).await?;
+    let patient = active_patient(&mut tx, &patient_id).await?;
     db::lock_patient(&mut tx, &patient_id).await?;
     let slot = check_slot(&mut tx, &doctor, start, None).await?;
     patient_is_free(&mut tx, &patient_id, &slot, None).await?;
@@ -178,7 +176,8 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
         reason: reason.as_deref(),
         created_by: &user.id,
     };
-    let id = db::insert_appointment(&mut tx, &new).await?;
+    let appt = db::insert_appointment(&mut tx, &new, &doctor.name, &patient.name).await?;
+    let id = appt.id.clone();
     reminders::queue(&mut tx, "appointment", &id, &[&patient_id, &doctor.id], slot.start.as_millisecond())
         .await?;
     audit::record(
@@ -187,7 +186,6 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
         Event::new("appointment.create").object("appointment", &id).patient(Some(&patient_id)),
     )
     .await?;
-    let appt = db::appointment(&mut tx, &id).await?.ok_or(AppError::NotFound("appointment"))?;
     tx.commit().await?;
     Ok(appt)
 }
