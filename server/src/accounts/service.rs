@@ -133,3 +133,13 @@ pub async fn list(db: &Db, actor: &Actor, filter: &db::ListFilter) -> Result<Vec
     }
     Ok(users)
 }
+
+/// Active patients as (id, "Name (email)") for a clinician's picker; audited like any list.
+pub async fn patient_choices(db: &Db, actor: &Actor) -> Result<Vec<(String, String)>> {
+    let filter = db::ListFilter { role: Some(Role::Patient), limit: 500, ..Default::default() };
+    Ok(list(db, actor, &filter)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
+        .collect())
+}

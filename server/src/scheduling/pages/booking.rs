@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::*;
 use crate::AppState;
-use crate::accounts::model::Role;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::error::{AppError, Result};
 use crate::scheduling::db::{self};
@@ -131,6 +130,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     page: PageCtx,
     user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
     Path(doctor_id): Path<String>,
     Query(q): Query<ConfirmQuery>,
 ) -> Result<Response> {
@@ -140,13 +140,11 @@ pub async fn confirm(
     drop(conn);
     let reschedule = q.reschedule.unwrap_or_default();
     let patients = if user.role.is_clinician() && reschedule.is_empty() {
-        let filter =
-            crate::accounts::db::ListFilter { role: Some(Role::Patient), limit: 500, ..Default::default() };
-        crate::accounts::db::list(&state.db, &filter)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
-            .collect()
+        crate::accounts::service::patient_choices(
+            &state.db,
+            &crate::records::audit::Actor::user(&user, &addr),
+        )
+        .await?
     } else {
         Vec::new()
     };

@@ -199,13 +199,8 @@ async fn review_page(
         Vec::new()
     };
     let patients = if is_coordinator {
-        let filter =
-            crate::accounts::db::ListFilter { role: Some(Role::Patient), limit: 500, ..Default::default() };
-        crate::accounts::db::list(&state.db, &filter)
+        crate::accounts::service::patient_choices(&state.db, &crate::records::audit::Actor::user(user, addr))
             .await?
-            .into_iter()
-            .map(|u| (u.id, format!("{} ({})", u.name, u.email)))
-            .collect()
     } else {
         Vec::new()
     };
