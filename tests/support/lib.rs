@@ -48,15 +48,6 @@ pub struct TestUser {
     pub token: String,
 }
 
-/// The database engine the suite runs against, for messages.
-pub fn engine_name() -> &'static str {
-    if std::env::var("CONSILIUM_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
-        "postgres"
-    } else {
-        "sqlite"
-    }
-}
-
 /// The PostgreSQL server named by `CONSILIUM_TEST_DATABASE_URL`, if any.
 pub fn test_postgres() -> Option<String> {
     std::env::var("CONSILIUM_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())
