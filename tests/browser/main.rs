@@ -263,6 +263,14 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     sign_in(&doctor, &app, login_of(&logins, "amelia.hart@")).await;
     doctor.goto(&app.url(&room)).await;
     doctor.wait_for_text("#waiting", "Nobody is waiting").await;
+    // A guest link for an interpreter, made in the room (it opens 30 minutes before the
+    // consultation; creating it works at any time).
+    doctor.fill("#invite-form input[name=name]", "Interpreter Ana").await;
+    doctor.click("#invite-form button").await;
+    let shown = doctor
+        .eval("return new Promise(r => setTimeout(() => r(!document.getElementById('invite-link').hidden ? document.getElementById('invite-link').value : document.getElementById('invite-error').textContent), 1500))")
+        .await;
+    assert!(shown.as_str().unwrap().contains("/join/"), "a link is shown: {shown}");
     let Some(patient) = Browser::start_with("zh-CN", PHONE, consilium_tests::browser::FAKE_MEDIA).await
     else {
         return;

@@ -114,3 +114,30 @@ chatForm.addEventListener("submit", (event) => {
 });
 if (endButton) endButton.addEventListener("click", () => send({ type: "end" }));
 connect();
+
+// Clinicians create one-time guest links (interpreter, family member) for this room.
+const inviteForm = document.getElementById("invite-form");
+if (inviteForm) {
+  inviteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("invite-error");
+    const link = document.getElementById("invite-link");
+    const name = inviteForm.elements.name.value.trim();
+    const response = await fetch(`/api/v1/rooms/${inviteForm.dataset.room}/invites`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ kind: "guest", name }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      error.textContent = body.error.message;
+      error.hidden = false;
+      link.hidden = true;
+      return;
+    }
+    error.hidden = true;
+    link.value = body.url;
+    link.hidden = false;
+    link.select();
+  });
+}
