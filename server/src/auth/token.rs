@@ -98,11 +98,23 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
         return Ok(trimmed.as_bytes().to_vec());
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut bytes = [0u8; 48];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let secret = random_token::<48>();
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret.into_bytes())
+}
+
+/// `N` random bytes from the OS, URL-safe base64: secrets, feed and invite tokens.
+pub fn random_token<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
+/// Lower-case hex SHA-256, how bearer-style tokens (feeds, invites) are stored: a leaked
+/// database does not leak working links.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(unix)]

@@ -13,12 +13,13 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::access::{self, RoomRole};
 use crate::AppState;
+use crate::auth::token::token_hash;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, ErrorBody, Result};
@@ -47,10 +48,6 @@ pub struct InviteLink {
     /// RFC 3339; the link opens 30 minutes before the consultation.
     pub not_before: String,
     pub expires_at: String,
-}
-
-fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn mac(secret: &[u8], invite_id: &str) -> String {
@@ -119,9 +116,7 @@ pub async fn create(
         },
         _ => return Err(AppError::invalid("kind", "kind is guest or patient")),
     };
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let token = crate::auth::token::random_token::<32>();
     let id = new_id();
     let mut tx = state.db.begin().await?;
     sqlx::query(
@@ -132,7 +127,7 @@ pub async fn create(
     .bind(&room_id)
     .bind(&input.kind)
     .bind(&name)
-    .bind(digest(&token))
+    .bind(token_hash(&token))
     .bind(&user.id)
     .bind(not_before)
     .bind(expires_at)
@@ -168,7 +163,7 @@ pub async fn redeem(
     let row = sqlx::query(
         "SELECT id, room_id, not_before, expires_at, used_at, kind FROM invites WHERE token_hash = $1",
     )
-    .bind(digest(&token))
+    .bind(token_hash(&token))
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound("invite"))?;

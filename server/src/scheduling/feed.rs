@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
@@ -15,15 +14,12 @@ use super::db::AppointmentFilter;
 use super::ics;
 use crate::AppState;
 use crate::accounts::model::Role;
+use crate::auth::token::token_hash;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Actor, Event};
 use crate::web::i18n::Lang;
-
-fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The subscription address, shown once.
 #[derive(Serialize, ToSchema)]
@@ -34,14 +30,12 @@ pub struct FeedUrl {
 
 /// Creates (or replaces) the caller's feed URL.
 pub async fn create(state: &AppState, user: &CurrentUser, addr: &str) -> Result<String> {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let token = crate::auth::token::random_token::<32>();
     let mut tx = state.db.begin().await?;
     sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
     sqlx::query("INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
         .bind(&user.id)
-        .bind(digest(&token))
+        .bind(token_hash(&token))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -97,7 +91,7 @@ pub async fn serve(
         "SELECT u.id, u.role, u.locale FROM calendar_feeds f JOIN users u ON u.id = f.user_id
          WHERE f.token_hash = $1 AND u.active = 1",
     )
-    .bind(digest(token))
+    .bind(token_hash(token))
     .fetch_optional(&state.db)
     .await?
     .ok_or(AppError::NotFound("calendar"))?;
