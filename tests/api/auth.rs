@@ -271,3 +271,35 @@ async fn the_settings_page_changes_the_password_and_keeps_this_browser_signed_in
         "this browser stays in"
     );
 }
+
+#[tokio::test]
+async fn behind_a_tls_proxy_every_session_cookie_is_secure() {
+    let app = consilium_tests::spawn_app_with(|c| c.trust_proxy = true).await;
+    let u = app.create_user(Role::Doctor).await;
+    let r = app
+        .http
+        .post(app.url("/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", u.email.as_str()), ("password", u.password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    let session = login_cookie.split(';').next().unwrap().to_string();
+    let r = app
+        .http
+        .post(app.url("/settings/password"))
+        .header("cookie", &session)
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("current_password", u.password.as_str()),
+            ("new_password", "a fresh long passphrase"),
+            ("confirm_password", "a fresh long passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"), "the renewed cookie too");
+}

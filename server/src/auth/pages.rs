@@ -58,22 +58,7 @@ pub async fn login_submit(
     match handlers::authenticate(&state, &addr, &form.email, form.password).await {
         Ok(user) => match state.keys.issue(&user) {
             Ok((token, _)) => {
-                let secure = match state.config.cookie_secure {
-                    CookieSecure::Always => true,
-                    CookieSecure::Never => false,
-                    CookieSecure::Auto => {
-                        state.config.trust_proxy
-                            && headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https")
-                    }
-                };
-                let cookie = Cookie::build((SESSION_COOKIE, token))
-                    .http_only(true)
-                    .same_site(SameSite::Lax)
-                    .secure(secure)
-                    .path("/")
-                    .max_age(time::Duration::seconds(state.keys.ttl.as_secs() as i64))
-                    .build();
-                (jar.add(cookie), Redirect::to(&next)).into_response()
+                (jar.add(session_cookie(&state, &headers, token)), Redirect::to(&next)).into_response()
             }
             Err(e) => AppError::Internal(e).into_response(),
         },
@@ -92,6 +77,26 @@ pub async fn login_submit(
             resp
         }
     }
+}
+
+/// The HttpOnly, SameSite=Lax cookie carrying a browser's access token; `Secure` when configured,
+/// or with `auto` when a trusted proxy says the request came over HTTPS.
+pub fn session_cookie(state: &AppState, headers: &HeaderMap, token: String) -> Cookie<'static> {
+    let secure = match state.config.cookie_secure {
+        CookieSecure::Always => true,
+        CookieSecure::Never => false,
+        CookieSecure::Auto => {
+            state.config.trust_proxy
+                && headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https")
+        }
+    };
+    Cookie::build((SESSION_COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(state.keys.ttl.as_secs() as i64))
+        .build()
 }
 
 /// `POST /logout`: revokes the token and clears the cookie.

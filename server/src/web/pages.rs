@@ -233,6 +233,7 @@ pub async fn change_password(
     page: PageCtx,
     user: CurrentUser,
     ClientAddr(addr): ClientAddr,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     PageForm(f): PageForm<PasswordForm>,
 ) -> Result<Response> {
@@ -249,13 +250,7 @@ pub async fn change_password(
     match result {
         Ok(updated) => {
             let (token, _) = state.keys.issue(&updated)?;
-            let cookie = Cookie::build((crate::auth::SESSION_COOKIE, token))
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.config.cookie_secure == crate::config::CookieSecure::Always)
-                .path("/")
-                .max_age(time::Duration::seconds(state.keys.ttl.as_secs() as i64))
-                .build();
+            let cookie = crate::auth::pages::session_cookie(&state, &headers, token);
             Ok((jar.add(cookie), Redirect::to("/settings?saved=1")).into_response())
         }
         Err(e @ (AppError::Validation { .. } | AppError::TooManyRequests(_))) => {
