@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
@@ -413,13 +413,6 @@ pub async fn appointment_ics(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let a = service::get(&state.db, &user, &addr, &id).await?;
-    let body = super::ics::calendar(&[super::ics::appointment_event(&a, user.role, user.locale)]);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"consultation-{}.ics\"", a.id)),
-        ],
-        body,
-    )
-        .into_response())
+    let event = super::ics::appointment_event(&a, user.role, user.locale);
+    Ok(super::ics::download(&format!("consultation-{}.ics", a.id), &[event]))
 }

@@ -64,3 +64,17 @@ pub fn calendar(events: &[Event]) -> String {
     }
     c.done().to_string()
 }
+
+/// A `text/calendar` download named `filename`.
+pub fn download(filename: &str, events: &[Event]) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        calendar(events),
+    )
+        .into_response()
+}

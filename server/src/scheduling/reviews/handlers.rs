@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -134,12 +134,5 @@ pub async fn ics(
     let r = service::get(&state.db, &user, &addr, &id).await?;
     let event = crate::scheduling::ics::review_event(&r)
         .ok_or_else(|| crate::error::AppError::Conflict("the review has no time yet".into()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"review-{}.ics\"", r.id)),
-        ],
-        crate::scheduling::ics::calendar(&[event]),
-    )
-        .into_response())
+    Ok(crate::scheduling::ics::download(&format!("review-{}.ics", r.id), &[event]))
 }
