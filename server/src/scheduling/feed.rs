@@ -115,7 +115,7 @@ pub async fn serve(
         .map(|a| ics::appointment_event(a, role, lang))
         .collect();
     let mut conn = state.db.acquire().await?;
-    for id in super::reviews::db::ids_for(&state.db, Some(&user_id)).await? {
+    for id in super::reviews::db::ids_for(&state.db, Some(&user_id), 200).await? {
         if let Some(r) = super::reviews::db::load(&mut conn, &id).await?
             && let Some(e) = ics::review_event(&r)
         {

@@ -50,7 +50,7 @@ pub async fn dashboard(
         Role::Admin => Vec::new(),
     };
     let reviews = if me.role == Role::Doctor {
-        let invited = crate::scheduling::reviews::service::list(&state.db, &user).await?;
+        let invited = crate::scheduling::reviews::service::list(&state.db, &user, 10).await?;
         invited
             .into_iter()
             .filter(|r| r.status != "cancelled")

@@ -31,7 +31,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/reviews", tag = "reviews",
     responses((status = 200, body = [Review]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Vec<Review>>> {
-    Ok(Json(service::list(&state.db, &user).await?))
+    Ok(Json(service::list(&state.db, &user, 200).await?))
 }
 
 /// One review with experts, answers and the case agenda.

@@ -63,7 +63,7 @@ async fn reviews_page(
     error: Option<String>,
 ) -> Result<Response> {
     let tz = zone(&user.timezone);
-    let reviews = service::list(&state.db, user)
+    let reviews = service::list(&state.db, user, 200)
         .await?
         .iter()
         .map(|r| ReviewRow {

@@ -112,9 +112,10 @@ pub async fn get(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result<Re
 }
 
 /// Reviews the user coordinates or is invited to (admins: all), without reading cases.
-pub async fn list(db: &Db, user: &CurrentUser) -> Result<Vec<Review>> {
+/// At most `limit` (capped at 200), newest first.
+pub async fn list(db: &Db, user: &CurrentUser, limit: i64) -> Result<Vec<Review>> {
     let scope = (user.role != Role::Admin).then_some(user.id.as_str());
-    let ids = db::ids_for(db, scope).await?;
+    let ids = db::ids_for(db, scope, limit.clamp(1, 200)).await?;
     let mut conn = db.acquire().await?;
     let mut out = Vec::new();
     for id in ids {
