@@ -68,6 +68,9 @@ pub struct Config {
     pub turn_urls: Vec<String>,
     /// Lifetime of TURN credentials (`CONSILIUM_TURN_TTL_SECS`, 3600).
     pub turn_ttl: Duration,
+    /// Media addresses, UDP port range and 1:1 NAT address (`CONSILIUM_MEDIA_ADDRS`,
+    /// `CONSILIUM_MEDIA_PORTS`, `CONSILIUM_MEDIA_PUBLIC_IP`).
+    pub media: crate::media::MediaConfig,
 }
 
 /// See [`Config::cookie_secure`].
@@ -101,6 +104,7 @@ impl std::fmt::Debug for Config {
             .field("turn_secret", &self.turn_secret.as_ref().map(|_| "<redacted>"))
             .field("turn_urls", &self.turn_urls)
             .field("turn_ttl", &self.turn_ttl)
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -142,6 +146,7 @@ impl Default for Config {
             turn_secret: None,
             turn_urls: Vec::new(),
             turn_ttl: Duration::from_secs(3600),
+            media: Default::default(),
         }
     }
 }
@@ -216,6 +221,27 @@ impl Config {
                     }
                 }
                 "CONSILIUM_TURN_TTL_SECS" => c.turn_ttl = Duration::from_secs(parse_positive(key, v)?.into()),
+                "CONSILIUM_MEDIA_ADDRS" => {
+                    c.media.addrs = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| parse::<std::net::IpAddr>(key, a))
+                        .collect::<anyhow::Result<_>>()?;
+                    if c.media.addrs.iter().any(|a| a.is_unspecified()) {
+                        bail!("CONSILIUM_MEDIA_ADDRS: name the addresses to bind, not 0.0.0.0 or ::");
+                    }
+                }
+                "CONSILIUM_MEDIA_PORTS" => {
+                    let range = v.split_once('-').and_then(|(a, b)| {
+                        Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                    });
+                    match range {
+                        Some((low, high)) if low > 0 && low <= high => c.media.ports = Some((low, high)),
+                        _ => bail!("CONSILIUM_MEDIA_PORTS must be a range like 40000-40999"),
+                    }
+                }
+                "CONSILIUM_MEDIA_PUBLIC_IP" => c.media.public_ip = Some(parse(key, v)?),
                 "CONSILIUM_REMINDER_INTERVAL_SECS" => {
                     c.reminder_interval = Duration::from_secs(parse_positive(key, v)?.into())
                 }

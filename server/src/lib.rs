@@ -18,6 +18,7 @@ pub mod config;
 pub mod consult;
 pub mod db;
 pub mod error;
+pub mod media;
 pub mod ops;
 pub mod records;
 pub mod scheduling;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Live consultation rooms.
     pub hub: Arc<consult::hub::Hub>,
+    /// The SFU that carries the rooms' audio and video.
+    pub media: Arc<dyn media::MediaPlane>,
 }
 
 impl AppState {
@@ -70,8 +73,9 @@ impl AppState {
         let keys = Arc::new(TokenKeys::new(&secret, config.token_ttl));
         let throttle = Arc::new(LoginThrottle::new(&config));
         web::set_body_limit(config.max_body_bytes);
-        let hub = Arc::new(consult::hub::Hub::new(db.clone()));
-        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub })
+        let media: Arc<dyn media::MediaPlane> = Arc::new(media::Sfu::new(config.media.clone()));
+        let hub = Arc::new(consult::hub::Hub::new(db.clone(), media.clone()));
+        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub, media })
     }
 }
 
@@ -179,6 +183,10 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web::statics::serve))
         .route("/calendar/{file}", get(scheduling::feed::serve))
         .route("/rooms/{id}/ws", get(consult::ws::upgrade))
+        .route("/whip/rooms/{id}", axum::routing::post(consult::devices::whip))
+        .route("/whep/rooms/{id}", axum::routing::post(consult::devices::whep))
+        .route("/whip/rooms/{id}/{session}", axum::routing::delete(consult::devices::stop).patch(consult::devices::patch))
+        .route("/whep/rooms/{id}/{session}", axum::routing::delete(consult::devices::stop).patch(consult::devices::patch))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics::render))

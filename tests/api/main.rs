@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod media;
 mod openapi;
 mod ops;
 mod pages;

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod smtp;
+pub mod webrtc_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +76,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts an app on a fresh database: on `postgres` (a server URL) or, with `None`, SQLite.
 pub async fn spawn_app_on(postgres: Option<&str>, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // `CONSILIUM_LOG=consilium=debug cargo test ...` shows the server's log while debugging.
+    if let Ok(filter) = std::env::var("CONSILIUM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let data_dir = std::env::temp_dir().join(format!("consilium-test-{}", uuid::Uuid::now_v7().simple()));
     let database_url = match postgres {
         Some(server) => Some(fresh_postgres_database(server).await.expect("creating a test database")),

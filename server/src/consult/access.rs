@@ -17,6 +17,8 @@ pub enum RoomRole {
     Expert,
     Patient,
     Guest,
+    /// A camera streaming in over WHIP, or a viewer over WHEP, on a clinician's authority.
+    Device,
 }
 
 impl RoomRole {
@@ -26,6 +28,7 @@ impl RoomRole {
             RoomRole::Expert => "expert",
             RoomRole::Patient => "patient",
             RoomRole::Guest => "guest",
+            RoomRole::Device => "device",
         }
     }
 

@@ -2,7 +2,7 @@
 //! talk to it over channels, so no lock is held across an await or per message.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::access::RoomRole;
 use super::protocol::{ChatLine, ClientMsg, Peer, ServerMsg};
 use crate::db::{Db, new_id, now_ms};
+use crate::media::{MediaPlane, Request, Signal, SignalSink};
 
 /// Messages queued to one connection before it counts as too slow and is dropped.
 pub const OUTBOUND_QUEUE: usize = 64;
@@ -47,6 +48,9 @@ pub enum Command {
 pub struct Hub {
     rooms: Mutex<HashMap<String, mpsc::Sender<Command>>>,
     db: Db,
+    media: Arc<dyn MediaPlane>,
+    /// Device streams (WHIP/WHEP sessions) by participant id, with their room.
+    devices: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -56,8 +60,24 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub fn new(db: Db) -> Hub {
-        Hub { rooms: Mutex::new(HashMap::new()), db }
+    pub fn new(db: Db, media: Arc<dyn MediaPlane>) -> Hub {
+        Hub { rooms: Mutex::new(HashMap::new()), db, media, devices: Mutex::new(HashMap::new()) }
+    }
+
+    /// Remembers a device stream so its `DELETE` can end it.
+    pub fn add_device(&self, id: &str, room_id: &str) {
+        self.devices.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), room_id.to_string());
+    }
+
+    /// Forgets a device stream of `room_id`; false when there is none by that id.
+    pub fn remove_device(&self, id: &str, room_id: &str) -> bool {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        if devices.get(id).is_some_and(|r| r == room_id) {
+            devices.remove(id);
+            true
+        } else {
+            false
+        }
     }
 
     /// The command channel of a room, starting its task if it is not running.
@@ -72,12 +92,25 @@ impl Hub {
         let room = Room {
             id: room_id.to_string(),
             db: self.db.clone(),
+            media: self.media.clone(),
             conns: Vec::new(),
             recently_admitted: HashMap::new(),
         };
         tokio::spawn(room.run(rx));
         tx
     }
+}
+
+/// Where the media plane's signals for one connection go: into its socket, as protocol messages.
+fn signal_sink(tx: mpsc::Sender<Outbound>) -> SignalSink {
+    Arc::new(move |signal| {
+        let msg = match signal {
+            Signal::PublishAnswer { sdp } => ServerMsg::PublishAnswer { sdp },
+            Signal::SubscribeOffer { sdp } => ServerMsg::SubscribeOffer { sdp },
+            Signal::Failed { leg, reason } => ServerMsg::MediaFailed { leg, reason },
+        };
+        let _ = tx.try_send(Outbound::Msg(msg));
+    })
 }
 
 struct Member {
@@ -88,6 +121,7 @@ struct Member {
 struct Room {
     id: String,
     db: Db,
+    media: Arc<dyn MediaPlane>,
     conns: Vec<Member>,
     /// User id → until when an admitted participant who left may come back without waiting.
     recently_admitted: HashMap<String, i64>,
@@ -181,6 +215,9 @@ impl Room {
         let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == id) else { return };
         m.admitted = true;
         let you = m.conn.peer.clone();
+        if m.conn.role != RoomRole::Device {
+            self.media.join(&self.id, id, signal_sink(m.conn.tx.clone()));
+        }
         let chat = self.history().await;
         self.send(id, ServerMsg::Welcome { you: you.clone(), participants: self.participants(), chat });
         self.broadcast(&ServerMsg::ParticipantJoined { participant: you }, Some(id));
@@ -191,7 +228,7 @@ impl Room {
         let id = conn.peer.id.clone();
         let returning =
             self.recently_admitted.remove(&conn.peer.user_id).is_some_and(|until| until > now_ms());
-        let clinical = conn.role.is_clinical() || returning;
+        let clinical = conn.role.is_clinical() || conn.role == RoomRole::Device || returning;
         self.conns.push(Member { conn, admitted: false });
         if clinical {
             self.admit(&id).await;
@@ -205,11 +242,20 @@ impl Room {
         let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == id) else { return };
         let gone = self.conns.remove(pos);
         if gone.admitted {
+            self.media.leave(&self.id, id);
             self.recently_admitted.insert(gone.conn.peer.user_id.clone(), now_ms() + GRACE_MS);
             self.broadcast(&ServerMsg::ParticipantLeft { id: id.to_string() }, None);
         } else {
             self.waiting_list();
         }
+    }
+
+    /// Changes what others see of `id`'s media and tells everyone in the call.
+    fn update(&mut self, id: &str, change: impl FnOnce(&mut super::protocol::MediaState)) {
+        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == id && m.admitted) else { return };
+        change(&mut m.conn.peer.media);
+        let participant = m.conn.peer.clone();
+        self.broadcast(&ServerMsg::ParticipantUpdated { participant }, None);
     }
 
     fn error(&self, id: &str, code: &'static str, message: &str) {
@@ -286,11 +332,62 @@ impl Room {
                     self.error(id, "not_found", "nobody with this id is waiting");
                 }
             }
+            ClientMsg::Publish { .. }
+            | ClientMsg::Answer { .. }
+            | ClientMsg::Candidate { .. }
+            | ClientMsg::AudioOnly { .. }
+            | ClientMsg::MediaState { .. }
+            | ClientMsg::Quality { .. }
+                if !admitted =>
+            {
+                self.error(id, "not_admitted", "media starts once a clinician has let you in");
+            }
+            ClientMsg::Publish { sdp } => self.media.request(&self.id, id, Request::Publish { sdp }),
+            ClientMsg::Answer { sdp } => self.media.request(&self.id, id, Request::Answer { sdp }),
+            ClientMsg::Candidate { leg, candidate } => {
+                self.media.request(&self.id, id, Request::Candidate { leg, candidate })
+            }
+            ClientMsg::AudioOnly { on } => self.media.request(&self.id, id, Request::AudioOnly(on)),
+            ClientMsg::MediaState { audio, video, screen } => {
+                if audio {
+                    // Turning one's own microphone back on lifts a clinician's mute.
+                    self.media.request(&self.id, id, Request::HoldAudio(false));
+                }
+                self.update(id, |m| {
+                    m.audio = audio;
+                    m.video = video;
+                    m.screen = screen;
+                });
+            }
+            ClientMsg::Quality { rtt_ms, loss_percent } => {
+                if !loss_percent.is_finite() || !(0.0..=100.0).contains(&loss_percent) || rtt_ms > 60_000 {
+                    self.error(id, "invalid", "loss is a percentage and round-trip time at most a minute");
+                } else {
+                    self.update(id, |m| {
+                        m.rtt_ms = Some(rtt_ms);
+                        m.loss_percent = Some(loss_percent);
+                    });
+                }
+            }
+            ClientMsg::Mute { participant } => {
+                if !role.is_clinical() || !admitted {
+                    self.error(id, "forbidden", "only a clinician in the call can mute others");
+                } else if !self.conns.iter().any(|m| m.admitted && m.conn.peer.id == participant) {
+                    self.error(id, "not_found", "nobody with this id is in the call");
+                } else {
+                    self.media.request(&self.id, &participant, Request::HoldAudio(true));
+                    self.send(&participant, ServerMsg::Muted { by: peer.name.clone() });
+                    self.update(&participant, |m| m.audio = false);
+                }
+            }
             ClientMsg::End => {
                 if role != RoomRole::Host {
                     self.error(id, "forbidden", "only the host can end the call");
                 } else {
                     for m in &self.conns {
+                        if m.admitted {
+                            self.media.leave(&self.id, &m.conn.peer.id);
+                        }
                         let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Ended));
                         let _ = m.conn.tx.try_send(Outbound::Close);
                     }

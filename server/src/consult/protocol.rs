@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::media::{Candidate, Leg};
+
 /// What a browser may send.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -14,6 +16,25 @@ pub enum ClientMsg {
     Deny { participant: String },
     /// End the call for everyone (the host).
     End,
+    /// An offer for the connection this participant sends on (admitted participants).
+    Publish { sdp: String },
+    /// The answer to our last `subscribe_offer`.
+    Answer { sdp: String },
+    /// A trickled ICE candidate for one of the two connections.
+    Candidate { leg: Leg, candidate: Candidate },
+    /// This participant's microphone, camera and screen share, for the others to see.
+    MediaState {
+        audio: bool,
+        video: bool,
+        #[serde(default)]
+        screen: bool,
+    },
+    /// This participant's network as their browser measures it.
+    Quality { rtt_ms: u32, loss_percent: f32 },
+    /// Stop (or resume) receiving video: the audio-only fallback.
+    AudioOnly { on: bool },
+    /// Silence someone's microphone (clinicians); only they can turn it back on.
+    Mute { participant: String },
     /// Keep-alive; answered with `pong`.
     Ping,
 }
@@ -25,8 +46,22 @@ pub struct Peer {
     pub id: String,
     pub user_id: String,
     pub name: String,
-    /// `host`, `expert`, `patient` or `guest`.
+    /// `host`, `expert`, `patient`, `guest` or `device`.
     pub role: &'static str,
+    #[serde(flatten)]
+    pub media: MediaState,
+}
+
+/// What others see of a participant's media.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct MediaState {
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+    /// Round-trip time in milliseconds, as their browser last measured it.
+    pub rtt_ms: Option<u32>,
+    /// Packets lost on the way to them, in percent.
+    pub loss_percent: Option<f32>,
 }
 
 /// A stored chat line.
@@ -60,6 +95,27 @@ pub enum ServerMsg {
     },
     ParticipantLeft {
         id: String,
+    },
+    /// Someone's microphone, camera, screen or network changed.
+    ParticipantUpdated {
+        participant: Peer,
+    },
+    /// The answer to your `publish` offer.
+    PublishAnswer {
+        sdp: String,
+    },
+    /// An offer for the connection you receive on: reply with `answer`.
+    SubscribeOffer {
+        sdp: String,
+    },
+    /// One of your media connections failed; start it again.
+    MediaFailed {
+        leg: Leg,
+        reason: String,
+    },
+    /// A clinician turned your microphone off.
+    Muted {
+        by: String,
     },
     Chat(ChatLine),
     /// A clinician turned you away.

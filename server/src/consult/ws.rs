@@ -54,6 +54,7 @@ pub async fn upgrade(
         user_id: entrant.user_id,
         name: entrant.name,
         role: entrant.access.role.as_str(),
+        media: Default::default(),
     };
     let room = state.hub.room(&room_id);
     let role = entrant.access.role;

@@ -1,0 +1,246 @@
+//! The media plane: a selective forwarding unit. Every participant of a room publishes audio and
+//! video (and perhaps a screen) on one peer connection and receives everyone else's tracks on a
+//! second one, so each connection is negotiated from one side only and offers never collide.
+//!
+//! The rest of the server sees the small [`MediaPlane`] trait; [`Sfu`] implements it on the
+//! `webrtc` crate. One task per room owns that room's peers and tracks (commands over a channel);
+//! packets go from a publisher's reader task through a broadcast channel to one forwarding task per
+//! subscriber, with no lock in between. No axum and no SQL here.
+
+mod forward;
+mod net;
+mod peer;
+mod room;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+pub use net::MediaConfig;
+pub use peer::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request};
+
+/// Which of a participant's two peer connections a message is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    /// The connection the participant sends on (they offer, we answer).
+    Publish,
+    /// The connection the participant receives on (we offer, they answer).
+    Subscribe,
+}
+
+/// An ICE candidate as browsers write it (`RTCIceCandidateInit`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub candidate: String,
+    #[serde(rename = "sdpMid", default)]
+    pub sdp_mid: Option<String>,
+    #[serde(rename = "sdpMLineIndex", default)]
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// What the media plane tells one participant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Signal {
+    /// The answer to the participant's publish offer.
+    PublishAnswer { sdp: String },
+    /// An offer for the participant's receiving connection; they answer with [`Request::Answer`].
+    SubscribeOffer { sdp: String },
+    /// A connection of theirs failed or could not be set up; the client starts media again.
+    Failed { leg: Leg, reason: String },
+}
+
+/// Where a participant's signals go (the signalling layer turns them into its own messages).
+pub type SignalSink = Arc<dyn Fn(Signal) + Send + Sync>;
+
+/// What a participant asks of the media plane.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// An offer for the publishing connection (first, or again to add a screen track).
+    Publish { sdp: String },
+    /// The answer to our last [`Signal::SubscribeOffer`].
+    Answer { sdp: String },
+    /// A trickled ICE candidate of the participant's.
+    Candidate { leg: Leg, candidate: Candidate },
+    /// Stop (true) or resume receiving video: the audio-only fallback.
+    AudioOnly(bool),
+    /// Hold back (true) or let through this participant's audio: a clinician muted them.
+    HoldAudio(bool),
+}
+
+/// Why a media request was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MediaError {
+    #[error("the session description is not valid: {0}")]
+    BadSdp(String),
+    #[error("the media server is busy; try again")]
+    Busy,
+    #[error("media could not be set up: {0}")]
+    Failed(String),
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The media plane as the rest of the server uses it.
+pub trait MediaPlane: Send + Sync + std::fmt::Debug + 'static {
+    /// `peer` is in `room` and may send requests; signals for them go to `signals`.
+    fn join(&self, room: &str, peer: &str, signals: SignalSink);
+    /// A request of a joined participant (ignored for anyone else).
+    fn request(&self, room: &str, peer: &str, request: Request);
+    /// `peer` is gone: their connections close and their tracks leave everyone else.
+    fn leave(&self, room: &str, peer: &str);
+    /// Send-only ingest (WHIP): joins `peer`, answers its offer in one step. `signals` hears of
+    /// a failed connection.
+    fn ingest(
+        &self,
+        room: &str,
+        peer: &str,
+        offer: String,
+        signals: SignalSink,
+    ) -> BoxFuture<Result<String, MediaError>>;
+    /// Receive-only egress (WHEP): joins `peer` with a receive-only offer of theirs and answers
+    /// with the room's tracks of one participant (the latest to publish video).
+    fn egress(
+        &self,
+        room: &str,
+        peer: &str,
+        offer: String,
+        signals: SignalSink,
+    ) -> BoxFuture<Result<String, MediaError>>;
+    /// Running totals, for metrics and benchmarks.
+    fn stats(&self) -> MediaStats;
+}
+
+/// Running totals of the forwarding path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct MediaStats {
+    /// Packets written to subscribers.
+    pub forwarded: u64,
+    /// Packets a subscriber lost because it fell behind.
+    pub dropped: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+    /// Rooms with media now.
+    pub rooms: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    forwarded: AtomicU64,
+    dropped: AtomicU64,
+    keyframe_requests: AtomicU64,
+}
+
+/// Commands queued to one media room before new ones are refused.
+const ROOM_QUEUE: usize = 1024;
+
+/// The SFU on the `webrtc` crate.
+pub struct Sfu {
+    net: Arc<net::Net>,
+    rooms: Mutex<HashMap<String, mpsc::Sender<room::Cmd>>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Sfu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sfu").finish_non_exhaustive()
+    }
+}
+
+impl Sfu {
+    pub fn new(config: MediaConfig) -> Sfu {
+        Sfu {
+            net: Arc::new(net::Net::new(config)),
+            rooms: Mutex::new(HashMap::new()),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    fn room(&self, id: &str) -> mpsc::Sender<room::Cmd> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.retain(|_, tx| !tx.is_closed());
+        if let Some(tx) = rooms.get(id) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        rooms.insert(id.to_string(), tx.clone());
+        let room = room::Room::new(id, self.net.clone(), self.counters.clone(), tx.downgrade());
+        tokio::spawn(room.run(rx));
+        tx
+    }
+
+    fn send(&self, room: &str, cmd: room::Cmd) {
+        if let Err(e) = self.room(room).try_send(cmd) {
+            tracing::warn!(room, error = %e, "media room queue full; a command was dropped");
+        }
+    }
+
+    fn one_shot(
+        &self,
+        room: &str,
+        make: impl FnOnce(oneshot::Sender<Result<String, MediaError>>) -> room::Cmd,
+    ) -> BoxFuture<Result<String, MediaError>> {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.room(room).try_send(make(reply));
+        Box::pin(async move {
+            if queued.is_err() {
+                return Err(MediaError::Busy);
+            }
+            answer.await.unwrap_or(Err(MediaError::Busy))
+        })
+    }
+}
+
+impl MediaPlane for Sfu {
+    fn join(&self, room: &str, peer: &str, signals: SignalSink) {
+        self.send(room, room::Cmd::Join { peer: peer.to_string(), signals });
+    }
+
+    fn request(&self, room: &str, peer: &str, request: Request) {
+        self.send(room, room::Cmd::Request { peer: peer.to_string(), request });
+    }
+
+    fn leave(&self, room: &str, peer: &str) {
+        self.send(room, room::Cmd::Leave { peer: peer.to_string() });
+    }
+
+    fn ingest(
+        &self,
+        room: &str,
+        peer: &str,
+        offer: String,
+        signals: SignalSink,
+    ) -> BoxFuture<Result<String, MediaError>> {
+        let peer = peer.to_string();
+        self.one_shot(room, |reply| room::Cmd::Ingest { peer, offer, signals, reply })
+    }
+
+    fn egress(
+        &self,
+        room: &str,
+        peer: &str,
+        offer: String,
+        signals: SignalSink,
+    ) -> BoxFuture<Result<String, MediaError>> {
+        let peer = peer.to_string();
+        self.one_shot(room, |reply| room::Cmd::Egress { peer, offer, signals, reply })
+    }
+
+    fn stats(&self) -> MediaStats {
+        let rooms = {
+            let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            rooms.values().filter(|tx| !tx.is_closed()).count() as u64
+        };
+        MediaStats {
+            forwarded: self.counters.forwarded.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            keyframe_requests: self.counters.keyframe_requests.load(Ordering::Relaxed),
+            rooms,
+        }
+    }
+}
