@@ -12,7 +12,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /consilium /usr/local/bin/consilium
 USER consilium
 ENV CONSILIUM_BIND=0.0.0.0:8080 CONSILIUM_DATA_DIR=/data CONSILIUM_LOG_FORMAT=json
-EXPOSE 8080
+EXPOSE 8080 40000-40199/udp
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["consilium"]
 CMD ["serve"]

@@ -97,6 +97,7 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             Some(json!({"kind": "guest", "name": "Interpreter"})),
             owner,
         ),
+        (Method::POST, "/api/v1/rooms/{id}/device-tokens", Some(json!({"label": "Dermatoscope"})), owner),
         (Method::GET, "/api/v1/appointments", None, any),
         (
             Method::POST,

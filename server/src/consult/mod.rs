@@ -1,8 +1,9 @@
-//! Consultations: rooms, who may enter them (access), the waiting room and chat run by one
-//! task per room (hub), and the signalling WebSocket (ws). Media (the SFU) comes next and will
-//! attach to the same rooms.
+//! Consultations: rooms, who may enter them (access), the waiting room, chat and media
+//! signalling run by one task per room (hub), the signalling WebSocket (ws), guest links
+//! (invites) and device streams over WHIP/WHEP (devices). The media itself is `crate::media`.
 
 pub mod access;
+pub mod devices;
 pub mod hub;
 pub mod invites;
 pub mod protocol;
@@ -29,6 +30,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_room))
         .routes(routes!(get_room))
         .routes(routes!(invites::create))
+        .routes(routes!(devices::create_token))
         .routes(routes!(turn::credentials))
 }
 
