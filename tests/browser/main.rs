@@ -237,6 +237,7 @@ async fn a_coordinator_plans_a_review_across_three_time_zones() {
 /// The waiting room in two browsers: the patient waits, the doctor admits them, they chat.
 #[tokio::test]
 async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
+    let _media = consilium_tests::browser::MEDIA.lock().await;
     let (app, logins) = demo_app().await;
     let admin = login_of(&logins, "admin@");
     let (_, token) = app
@@ -259,9 +260,12 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     assert_eq!(s, 201, "{appt}");
     let room = format!("/rooms/{}", appt["room_id"].as_str().unwrap());
 
-    let Some(doctor) = Browser::start("en", DESKTOP).await else { return };
+    let Some(doctor) = Browser::start_with("en", DESKTOP, consilium_tests::browser::FAKE_MEDIA).await else {
+        return;
+    };
     sign_in(&doctor, &app, login_of(&logins, "amelia.hart@")).await;
     doctor.goto(&app.url(&room)).await;
+    doctor.click("#join").await;
     doctor.wait_for_text("#waiting", "Nobody is waiting").await;
     // A guest link for an interpreter, made in the room (it opens 30 minutes before the
     // consultation; creating it works at any time).
@@ -278,7 +282,6 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     sign_in(&patient, &app, login_of(&logins, "nora.berg@")).await;
     patient.goto(&app.url(&format!("/appointments/{}", appt["id"].as_str().unwrap()))).await;
     patient.click("a[href^='/rooms/']").await;
-    patient.wait_for_text("#room-status", "候诊室").await;
     // The device check: the fake camera plays in the preview, the fake microphone moves the meter.
     let mut seen = (false, false);
     for _ in 0..50 {
@@ -291,11 +294,17 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(seen, (true, true), "camera preview playing and microphone level moving");
+    patient.screenshot("room-device-check-zh-CN-phone").await;
+    patient.click("#join").await;
+    patient.wait_for_text("#room-status", "候诊室").await;
     patient.screenshot("room-waiting-zh-CN-phone").await;
     doctor.wait_for_text("#waiting", "Nora Berg").await;
     doctor.screenshot("room-waiting-list-en-desktop").await;
     doctor.click("#waiting button.primary").await;
     patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
+    // Both see and hear each other: each page decodes the other's video.
+    patient.wait_decoding(1).await;
+    doctor.wait_decoding(1).await;
     patient.fill("#chat-input", "早上好，医生").await;
     patient.click("#chat-form button").await;
     doctor.wait_for_text("#chat-log", "早上好，医生").await;
@@ -304,10 +313,70 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     patient.wait_for_text("#chat-log", "please show me the rash").await;
     patient.screenshot("room-chat-zh-CN-phone").await;
     doctor.screenshot("room-chat-en-desktop").await;
-    // A reload brings the patient straight back, with the chat so far.
+    // A reload brings the patient straight back, with the chat so far and media again.
     patient.client.refresh().await.unwrap();
     patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
     patient.wait_for_text("#chat-log", "please show me the rash").await;
+    patient.wait_decoding(1).await;
+    doctor.wait_decoding(1).await;
+    // The doctor mutes the patient; the patient's page says so and the doctor sees it.
+    doctor.eval("document.querySelector('#participants button.small').click()").await;
+    patient.wait_for_text("#room-status", "关闭了您的麦克风").await;
+    doctor.wait_for_text("#participants", "muted").await;
+    patient.screenshot("room-call-zh-CN-phone").await;
+    doctor.screenshot("room-call-en-desktop").await;
     doctor.close().await;
     patient.close().await;
+}
+
+/// A case review in three browsers: every clinician decodes the other two; the third's join
+/// time (Join clicked to first remote frame decoded) is printed for BENCHMARKS.md.
+#[tokio::test]
+async fn three_clinicians_hold_a_review_call_and_each_decodes_the_other_two() {
+    let _media = consilium_tests::browser::MEDIA.lock().await;
+    let (app, logins) = demo_app().await;
+    let host_login = login_of(&logins, "amelia.hart@");
+    let (_, token) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/v1/auth/token",
+            None,
+            &serde_json::json!({"email": host_login.email, "password": host_login.password}),
+        )
+        .await;
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let (s, room) =
+        app.send_json(reqwest::Method::POST, "/api/v1/rooms", Some(&token), &serde_json::json!({})).await;
+    assert_eq!(s, 201);
+    let room = format!("/rooms/{}", room["id"].as_str().unwrap());
+    let mut pages = Vec::new();
+    for (who, lang, vp) in
+        [("amelia.hart@", "en", DESKTOP), ("wei.zhang@", "zh-CN", DESKTOP), ("lucas.moreno@", "en", PHONE)]
+    {
+        let Some(b) = Browser::start_with(lang, vp, consilium_tests::browser::FAKE_MEDIA).await else {
+            return;
+        };
+        sign_in(&b, &app, login_of(&logins, who)).await;
+        b.goto(&app.url(&room)).await;
+        // Let the device check open the camera before joining, as a person would.
+        b.eval("return new Promise(r => setTimeout(r, 1500))").await;
+        b.click("#join").await;
+        pages.push(b);
+    }
+    for (i, b) in pages.iter().enumerate() {
+        let streams = b.wait_decoding(2).await;
+        assert_eq!(streams.len(), 2, "page {i} decodes exactly the other two");
+    }
+    let timing =
+        pages[2].eval("const c = window.consiliumCall; return c.firstFrameAt - c.joinClickedAt").await;
+    println!(
+        "join time (Join clicked -> first remote frame decoded): {:.0} ms",
+        timing.as_f64().unwrap_or(f64::NAN)
+    );
+    pages[0].screenshot("room-review-en-desktop").await;
+    pages[1].screenshot("room-review-zh-CN-desktop").await;
+    pages[2].screenshot("room-review-en-phone").await;
+    for b in pages {
+        b.close().await;
+    }
 }

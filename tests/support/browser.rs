@@ -20,12 +20,18 @@ pub struct Viewport {
 }
 
 pub const DESKTOP: Viewport = Viewport { name: "desktop", width: 1280, height: 800, mobile: false };
-/// Chromium switches for a fake camera and microphone, granted without a prompt.
+/// Chromium switches for a fake camera and microphone, granted without a prompt, and WebRTC
+/// over loopback with plain (not mDNS) host candidates.
 pub const FAKE_MEDIA: &[&str] = &[
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ];
+
+/// Tests that stream video hold this, so two of them never share this machine's two cores.
+pub static MEDIA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub const PHONE: Viewport = Viewport { name: "phone", width: 390, height: 844, mobile: true };
 
@@ -37,6 +43,16 @@ pub struct Browser {
 }
 
 struct TempProfile(PathBuf);
+
+impl Drop for Browser {
+    /// A test that panics never reaches `close`: kill chromedriver's whole process group, or
+    /// the browsers it started would keep running (and streaming video) after the test.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+        }
+    }
+}
 
 impl Drop for TempProfile {
     fn drop(&mut self) {
@@ -76,6 +92,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, so a failed test can take chromium down with it.
+            .process_group(0)
             .spawn()
             .expect("starting chromedriver");
         let profile =
@@ -173,6 +191,40 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}"))
     }
 
+    /// Frames decoded so far per remote stream (the room page's `getStats` probe).
+    pub async fn frames_decoded(&self) -> serde_json::Map<String, Value> {
+        let v = self.eval("return (window.consiliumCall || {}).framesDecoded || {}").await;
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Waits (20 s at most) until `streams` remote videos decode frames, then checks that each
+    /// keeps decoding; returns the stream ids.
+    pub async fn wait_decoding(&self, streams: usize) -> Vec<String> {
+        let mut first = serde_json::Map::new();
+        for _ in 0..200 {
+            first = self.frames_decoded().await;
+            if first.values().filter(|n| n.as_u64().unwrap_or(0) > 0).count() >= streams {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let decoding: Vec<String> =
+            first.iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0).map(|(k, _)| k.clone()).collect();
+        if decoding.len() < streams {
+            let state = self
+                .eval("const c = (window.consiliumCall || {}).call; return c ? JSON.stringify({pub: c.pub && [c.pub.connectionState, c.pub.iceConnectionState, c.pub.signalingState], sub: c.sub && [c.sub.connectionState, c.sub.iceConnectionState, c.sub.signalingState], streams: [...c.trackStream.values()]}) : 'no call'")
+                .await;
+            panic!("{streams} remote videos decoding; saw {first:?}; connections {state}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let later = self.frames_decoded().await;
+        for id in &decoding {
+            let (a, b) = (first[id].as_u64().unwrap_or(0), later[id].as_u64().unwrap_or(0));
+            assert!(b > a, "framesDecoded of {id} rises: {a} then {b}");
+        }
+        decoding
+    }
+
     pub async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_string()
     }
@@ -191,7 +243,7 @@ impl Browser {
     }
 
     pub async fn close(mut self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
     }
 }

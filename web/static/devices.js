@@ -9,6 +9,12 @@ const meter = document.getElementById("mic-level");
 const errorBox = document.getElementById("device-error");
 let stream;
 let audioContext;
+let ready;
+
+/** The stream the device check opened (camera and microphone), once it is open. */
+export function localStream() {
+  return ready;
+}
 
 function fill(select, devices, current) {
   select.replaceChildren(...devices.map((d, i) => {
@@ -62,9 +68,9 @@ async function start() {
 }
 
 if (navigator.mediaDevices?.getUserMedia) {
-  cameraSelect.addEventListener("change", start);
-  micSelect.addEventListener("change", start);
-  start();
+  cameraSelect.addEventListener("change", () => (ready = start().then(() => stream)));
+  micSelect.addEventListener("change", () => (ready = start().then(() => stream)));
+  ready = start().then(() => stream);
 } else {
   errorBox.textContent = root.dataset.tNoDevices;
   errorBox.hidden = false;

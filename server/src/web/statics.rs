@@ -11,6 +11,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/app.js")),
     ("room.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/room.js")),
     ("devices.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/devices.js")),
+    ("call.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/call.js")),
 ];
 
 /// `GET /static/{file}`.
