@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/consilium-target}"
 cargo build --release -q -p consilium
-cargo bench -q -p consilium-tests --bench sfu -- --sizes "${1:-2,4,6,8,10,12}" --seconds "${2:-8}"
+cargo bench -q --profile release -p consilium-tests --bench sfu -- --sizes "${1:-2,4,6,8,10,12}" --seconds "${2:-8}"

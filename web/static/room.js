@@ -88,9 +88,13 @@ function renderPeople() {
     return li;
   }));
   for (const [id, tile] of tiles) {
+    const label = tile.querySelector(".tile-label");
+    if (id === "self") {
+      label.textContent = t("you");
+      continue;
+    }
     const p = people.get(id.split("~")[0]);
     if (!p) continue;
-    const label = tile.querySelector(".tile-label");
     label.replaceChildren(`${p.name}${id.includes("~") ? " · " + t("sharing") : ""} `, badges(p));
   }
   videos.dataset.count = String(videos.children.length);

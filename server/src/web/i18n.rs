@@ -410,6 +410,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("room.audio_only", "Audio only", "仅音频"),
     ("room.leave", "Leave", "离开"),
     ("room.controls", "Call controls", "通话控制"),
+    ("room.you", "You", "我"),
     ("room.device", "Stream a device", "接入设备视频"),
     ("room.device_label", "Device name", "设备名称"),
     ("room.device_placeholder", "e.g. Dermatoscope", "例如：皮肤镜"),
