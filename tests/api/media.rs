@@ -269,3 +269,33 @@ async fn a_whip_camera_streams_into_its_room_and_whep_watches_it() {
     camera.close().await;
     host.close().await;
 }
+
+#[tokio::test]
+async fn audio_only_stops_video_to_that_subscriber_and_resumes_it_with_a_keyframe() {
+    let (app, doctors, room) = adhoc(1).await;
+    let mut host = Client::join(app.addr, &room, &doctors[0].token).await.unwrap();
+    let host_id = peer_id(&host.wait_for("welcome").await.unwrap());
+    host.publish(TEST_RATES).await.unwrap();
+    let expert = joined(&app, &room, &doctors[1]).await;
+    until("media at the expert", || receives_from(&expert, &host_id, 20)).await;
+    let packets = |kind: &str| expert.streams().get(&format!("{host_id}/{kind}")).map_or(0, |s| s.packets);
+
+    expert.send(json!({"type": "audio_only", "on": true}));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (video_before, audio_before) = (packets("video"), packets("audio"));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(packets("video") - video_before <= 2, "video stops (at most a packet in flight)");
+    assert!(packets("audio") - audio_before >= 25, "audio goes on");
+
+    let keyframes = host.stats.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed);
+    expert.send(json!({"type": "audio_only", "on": false}));
+    until("video again", || packets("video") > video_before + 30).await;
+    assert!(
+        host.stats.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed) > keyframes,
+        "a keyframe is asked for"
+    );
+    let video = &expert.streams()[&format!("{host_id}/video")];
+    assert_eq!(video.missing, 0, "the pause leaves no gap in sequence numbers");
+    expert.close().await;
+    host.close().await;
+}

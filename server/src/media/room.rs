@@ -79,7 +79,7 @@ struct Subscriber {
     peer: Peer,
     sending: HashMap<String, Sending>,
     awaiting_answer: bool,
-    /// Tracks changed while an offer was out: offer again after the answer.
+    /// Tracks changed while an offer was out: sync again after the answer.
     dirty: bool,
     /// Egress (WHEP) connections are negotiated once, by the client.
     fixed: bool,
@@ -452,6 +452,11 @@ impl Room {
         let video_off = p.audio_only.clone();
         let signals = p.signals.clone();
         let Some(sub) = p.subscribe.as_mut() else { return };
+        // Tracks change only between negotiations: an offer is out, so this waits for its answer.
+        if sub.awaiting_answer {
+            sub.dirty = true;
+            return;
+        }
         let mut changed = false;
         let stale: Vec<String> =
             sub.sending.keys().filter(|k| !wanted.iter().any(|t| &t.key == *k)).cloned().collect();
@@ -473,10 +478,6 @@ impl Room {
             }
         }
         if !changed {
-            return;
-        }
-        if sub.awaiting_answer {
-            sub.dirty = true;
             return;
         }
         match offer(sub).await {
@@ -506,17 +507,11 @@ impl Room {
         let dirty = sub.dirty;
         self.flush_early(peer, Leg::Subscribe).await;
         if dirty {
-            // Nothing new to add, but what changed meanwhile still needs an offer.
-            if let Some(p) = self.participants.get_mut(peer)
-                && let Some(sub) = p.subscribe.as_mut()
-            {
-                let signals = p.signals.clone();
-                if let Ok(sdp) = offer(sub).await {
-                    sub.awaiting_answer = true;
-                    sub.dirty = false;
-                    signals(Signal::SubscribeOffer { sdp: self.net.announce(sdp) });
-                }
+            // What changed while our offer was out goes into the next one.
+            if let Some(sub) = self.participants.get_mut(peer).and_then(|p| p.subscribe.as_mut()) {
+                sub.dirty = false;
             }
+            self.sync(peer).await;
         }
         Ok(())
     }
