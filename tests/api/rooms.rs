@@ -170,13 +170,13 @@ async fn malformed_messages_get_an_error_and_a_flood_closes_only_that_socket() {
     until(&mut host, "welcome").await;
     let mut noisy = connect(&c.app, adhoc, &colleague.token).await.unwrap();
     until(&mut noisy, "welcome").await;
-    for _ in 0..60 {
+    for _ in 0..200 {
         if noisy.send(Message::Text(json!({"type": "ping"}).to_string().into())).await.is_err() {
             break;
         }
     }
     let mut saw_flood = false;
-    for _ in 0..80 {
+    for _ in 0..260 {
         let m = next(&mut noisy).await;
         if m["code"] == "flood" {
             saw_flood = true;

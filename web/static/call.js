@@ -43,7 +43,7 @@ export class Call {
     await iceReady;
     const pub = new RTCPeerConnection({ iceServers });
     this.pub = pub;
-    pub.onicecandidate = (e) => e.candidate && this.send({ type: "candidate", leg: "publish", candidate: e.candidate.toJSON() });
+    pub.onicecandidate = (e) => this.trickle("publish", e.candidate);
     pub.onconnectionstatechange = () => {
       if (pub.connectionState === "failed" && this.pub === pub) this.restart();
     };
@@ -59,6 +59,12 @@ export class Call {
     this.statsTimer = setInterval(() => this.measure(), 1000);
   }
 
+  // Our ICE candidates go to the server, UDP only: it takes no TCP candidates.
+  trickle(leg, candidate) {
+    if (!candidate || / tcp /i.test(candidate.candidate)) return;
+    this.send({ type: "candidate", leg, candidate: candidate.toJSON() });
+  }
+
   async offer() {
     const offer = await this.pub.createOffer();
     await this.pub.setLocalDescription(offer);
@@ -70,7 +76,8 @@ export class Call {
   }
 
   async publishAnswer(sdp) {
-    if (this.pub) await this.pub.setRemoteDescription({ type: "answer", sdp });
+    // An answer to an offer of a connection we have since replaced is dropped.
+    if (this.pub?.signalingState === "have-local-offer") await this.pub.setRemoteDescription({ type: "answer", sdp });
   }
 
   async subscribeOffer(sdp) {
@@ -78,7 +85,7 @@ export class Call {
       await iceReady;
       const sub = new RTCPeerConnection({ iceServers });
       this.sub = sub;
-      sub.onicecandidate = (e) => e.candidate && this.send({ type: "candidate", leg: "subscribe", candidate: e.candidate.toJSON() });
+      sub.onicecandidate = (e) => this.trickle("subscribe", e.candidate);
       sub.ontrack = (e) => {
         const stream = e.streams[0];
         if (!stream) return;

@@ -1,7 +1,8 @@
 //! `GET /rooms/{id}/ws`: the signalling WebSocket. Authenticated by the session cookie or a
 //! Bearer token at upgrade; refused across sites (Origin must match Host); every message is
 //! checked against the sender's room role by the room task. Malformed messages get an error
-//! reply; a flood (past 20 messages in a burst, 10 a second) closes the socket, and the room
+//! reply; a flood (past 100 messages in a burst, 20 a second; joining a call sends a few dozen: offers,
+//! answers, ICE candidates) closes the socket, and the room
 //! lives on.
 
 use std::num::NonZeroU32;
@@ -126,8 +127,8 @@ async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, rol
         }
     });
     let limiter = DefaultDirectRateLimiter::direct(
-        Quota::per_second(NonZeroU32::new(10).expect("10 > 0"))
-            .allow_burst(NonZeroU32::new(20).expect("20 > 0")),
+        Quota::per_second(NonZeroU32::new(20).expect("20 > 0"))
+            .allow_burst(NonZeroU32::new(100).expect("100 > 0")),
     );
     // A reply that does not fit the queue is dropped: the client is too slow to need it.
     let reply = |msg: ServerMsg| {
