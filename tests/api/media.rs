@@ -79,6 +79,14 @@ async fn three_clinicians_each_receive_the_other_two_with_continuous_sequence_nu
     for c in &clients {
         assert!(c.stats.keyframe_requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     }
+    // The forwarding totals reach /metrics.
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let forwarded = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sfu_forwarded_packets_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("sfu_forwarded_packets_total in /metrics");
+    assert!(forwarded > 100.0, "{forwarded} packets forwarded");
     for c in clients {
         c.close().await;
     }

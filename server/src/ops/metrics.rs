@@ -43,6 +43,12 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub async fn render() -> impl IntoResponse {
+pub async fn render(axum::extract::State(state): axum::extract::State<crate::AppState>) -> impl IntoResponse {
+    // The SFU keeps its own totals (no lock or registry lookup per packet); copied in at scrape.
+    let sfu = state.media.stats();
+    metrics::counter!("sfu_forwarded_packets_total").absolute(sfu.forwarded);
+    metrics::counter!("sfu_dropped_packets_total").absolute(sfu.dropped);
+    metrics::counter!("sfu_keyframe_requests_total").absolute(sfu.keyframe_requests);
+    metrics::gauge!("sfu_rooms").set(sfu.rooms as f64);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
 }
