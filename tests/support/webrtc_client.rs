@@ -10,12 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
-use consilium::media::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request};
+use consilium::media::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request, media_engine};
 use futures_util::{SinkExt, StreamExt};
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -26,7 +24,7 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
     RTCSessionDescription, Registry, SettingEngineBuilder, Slot, register_default_interceptors,
 };
 
@@ -130,15 +128,7 @@ struct Pc {
 }
 
 async fn peer_connection(stats: Arc<Stats>) -> anyhow::Result<Pc> {
-    let mut engine = MediaEngine::default();
-    engine.register_codec(
-        RTCRtpCodecParameters { rtp_codec: codec(RtpCodecKind::Audio), payload_type: OPUS_PT },
-        RtpCodecKind::Audio,
-    )?;
-    engine.register_codec(
-        RTCRtpCodecParameters { rtp_codec: codec(RtpCodecKind::Video), payload_type: VP8_PT },
-        RtpCodecKind::Video,
-    )?;
+    let mut engine = media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?
         .with(Slot::from(14_000usize), KeyframeTap::default());
     let (tx, gathered) = watch::channel(false);

@@ -38,11 +38,17 @@ pub struct CurrentUser {
 
 /// Finds the token: the `Authorization: Bearer` header wins over the cookie.
 fn token_from(parts: &Parts) -> Option<(String, bool)> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| (token.trim().to_string(), false));
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        return bearer(&parts.headers).map(|t| (t.to_string(), false));
     }
     CookieJar::from_headers(&parts.headers).get(SESSION_COOKIE).map(|c| (c.value().to_string(), true))
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl CurrentUser {

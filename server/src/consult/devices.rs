@@ -19,11 +19,12 @@ use super::access::{self, RoomRole};
 use super::hub::{Command, Conn, Outbound};
 use super::protocol::{MediaState, Peer};
 use crate::AppState;
+use crate::auth::extract::bearer;
 use crate::auth::token::{random_token, token_hash};
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, ErrorBody, Result};
-use crate::media::{MediaError, Signal, SignalSink};
+use crate::media::{Direction, MediaError, Signal, SignalSink};
 use crate::records::audit::{self, Actor, Event};
 use crate::web::ApiJson;
 
@@ -119,12 +120,6 @@ struct Streamer {
     actor: Actor,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// A Bearer token for `room_id`: a clinician's access token, or that room's device token.
 async fn authorize(
     state: &AppState,
@@ -164,12 +159,6 @@ async fn authorize(
         patient_id: None,
         actor: Actor { id: None, role: None, client_addr: Some(addr.to_string()) },
     })
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Direction {
-    Ingest,
-    Egress,
 }
 
 /// `POST /whip/rooms/{id}`: a device's send-only offer in, our answer out.
@@ -223,9 +212,9 @@ async fn start(
         .ok_or_else(|| AppError::BadRequest("the body is not an SDP offer".into()))?
         .to_string();
 
-    let (kind, path) = match direction {
-        Direction::Ingest => ("whip", "whip"),
-        Direction::Egress => ("whep", "whep"),
+    let kind = match direction {
+        Direction::Ingest => "whip",
+        Direction::Egress => "whep",
     };
     let peer_id = new_id();
     {
@@ -257,11 +246,7 @@ async fn start(
             }
         })
     };
-    let answer = match direction {
-        Direction::Ingest => state.media.ingest(&room_id, &peer_id, offer, gone).await,
-        Direction::Egress => state.media.egress(&room_id, &peer_id, offer, gone).await,
-    };
-    let answer = match answer {
+    let answer = match state.media.stream(&room_id, &peer_id, direction, offer, gone).await {
         Ok(sdp) => sdp,
         Err(e) => {
             let _ = room.send(Command::Disconnect { id: peer_id }).await;
@@ -273,7 +258,7 @@ async fn start(
         }
     };
     state.hub.add_device(&peer_id, &room_id);
-    let location = format!("/{path}/rooms/{room_id}/{peer_id}");
+    let location = format!("/{kind}/rooms/{room_id}/{peer_id}");
     tracing::info!(room = %room_id, kind, "device stream started");
     let mut response = (StatusCode::CREATED, answer).into_response();
     let h = response.headers_mut();

@@ -21,6 +21,8 @@ use super::peer::is_keyframe_request;
 /// Packets buffered per published track for subscribers that are momentarily behind
 /// (about two seconds of 1 Mbit/s video).
 pub const FANOUT_BUFFER: usize = 256;
+/// Forwarded packets a task counts before adding them to the shared total.
+const COUNT_BATCH: u64 = 16;
 /// Fewest milliseconds between two keyframe requests to one publisher.
 const KEYFRAME_INTERVAL_MS: i64 = 300;
 
@@ -199,6 +201,7 @@ impl Forward {
         published.request_keyframe();
         let mut rw = Rewriter::new(ssrc, payload_type);
         let mut was_off = false;
+        let mut forwarded = 0u64;
         loop {
             match rx.recv().await {
                 Ok(mut packet) => {
@@ -215,7 +218,12 @@ impl Forward {
                     if local.write_rtp(packet).await.is_err() {
                         break;
                     }
-                    counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    // Counted locally: a shared atomic per packet would bounce between cores.
+                    forwarded += 1;
+                    if forwarded == COUNT_BATCH {
+                        counters.forwarded.fetch_add(forwarded, Ordering::Relaxed);
+                        forwarded = 0;
+                    }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     counters.dropped.fetch_add(n, Ordering::Relaxed);
@@ -225,6 +233,7 @@ impl Forward {
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
+        counters.forwarded.fetch_add(forwarded, Ordering::Relaxed);
         feedback.abort();
     }
 }

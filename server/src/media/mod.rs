@@ -9,6 +9,7 @@
 
 mod forward;
 mod net;
+mod participant;
 mod peer;
 mod room;
 
@@ -22,7 +23,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use net::MediaConfig;
-pub use peer::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request};
+pub use peer::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request, media_engine};
+
+/// Which way a device stream goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// WHIP: the device sends into the room.
+    Ingest,
+    /// WHEP: the device receives from the room.
+    Egress,
+}
 
 /// Which of a participant's two peer connections a message is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,21 +104,14 @@ pub trait MediaPlane: Send + Sync + std::fmt::Debug + 'static {
     fn request(&self, room: &str, peer: &str, request: Request);
     /// `peer` is gone: their connections close and their tracks leave everyone else.
     fn leave(&self, room: &str, peer: &str);
-    /// Send-only ingest (WHIP): joins `peer`, answers its offer in one step. `signals` hears of
-    /// a failed connection.
-    fn ingest(
+    /// A device stream in one step: joins `peer` and answers its offer. `Ingest` (WHIP) takes a
+    /// send-only offer; `Egress` (WHEP) a receive-only one, answered with the camera and microphone
+    /// of whoever published video last. `signals` hears of a failed connection.
+    fn stream(
         &self,
         room: &str,
         peer: &str,
-        offer: String,
-        signals: SignalSink,
-    ) -> BoxFuture<Result<String, MediaError>>;
-    /// Receive-only egress (WHEP): joins `peer` with a receive-only offer of theirs and answers
-    /// with the room's tracks of one participant (the latest to publish video).
-    fn egress(
-        &self,
-        room: &str,
-        peer: &str,
+        direction: Direction,
         offer: String,
         signals: SignalSink,
     ) -> BoxFuture<Result<String, MediaError>>;
@@ -179,21 +182,6 @@ impl Sfu {
             tracing::warn!(room, error = %e, "media room queue full; a command was dropped");
         }
     }
-
-    fn one_shot(
-        &self,
-        room: &str,
-        make: impl FnOnce(oneshot::Sender<Result<String, MediaError>>) -> room::Cmd,
-    ) -> BoxFuture<Result<String, MediaError>> {
-        let (reply, answer) = oneshot::channel();
-        let queued = self.room(room).try_send(make(reply));
-        Box::pin(async move {
-            if queued.is_err() {
-                return Err(MediaError::Busy);
-            }
-            answer.await.unwrap_or(Err(MediaError::Busy))
-        })
-    }
 }
 
 impl MediaPlane for Sfu {
@@ -209,26 +197,23 @@ impl MediaPlane for Sfu {
         self.send(room, room::Cmd::Leave { peer: peer.to_string() });
     }
 
-    fn ingest(
+    fn stream(
         &self,
         room: &str,
         peer: &str,
+        direction: Direction,
         offer: String,
         signals: SignalSink,
     ) -> BoxFuture<Result<String, MediaError>> {
-        let peer = peer.to_string();
-        self.one_shot(room, |reply| room::Cmd::Ingest { peer, offer, signals, reply })
-    }
-
-    fn egress(
-        &self,
-        room: &str,
-        peer: &str,
-        offer: String,
-        signals: SignalSink,
-    ) -> BoxFuture<Result<String, MediaError>> {
-        let peer = peer.to_string();
-        self.one_shot(room, |reply| room::Cmd::Egress { peer, offer, signals, reply })
+        let (reply, answer) = oneshot::channel();
+        let cmd = room::Cmd::Stream { peer: peer.to_string(), direction, offer, signals, reply };
+        let queued = self.room(room).try_send(cmd);
+        Box::pin(async move {
+            if queued.is_err() {
+                return Err(MediaError::Busy);
+            }
+            answer.await.unwrap_or(Err(MediaError::Busy))
+        })
     }
 
     fn stats(&self) -> MediaStats {

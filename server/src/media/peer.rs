@@ -57,7 +57,8 @@ pub fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
     }
 }
 
-fn media_engine() -> webrtc::error::Result<MediaEngine> {
+/// A media engine with just the codecs we forward, at their fixed payload types.
+pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: codec(RtpCodecKind::Audio), payload_type: OPUS_PT },

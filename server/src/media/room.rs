@@ -5,20 +5,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use webrtc::media_stream::MediaStreamTrack;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCSessionDescription};
-use webrtc::rtp_transceiver::RtpSender;
 
-use super::forward::{Forward, Published};
+use super::forward::Published;
 use super::net::Net;
-use super::peer::{self, Peer};
-use super::{Candidate, Counters, Leg, MediaError, Request, Signal, SignalSink};
+use super::participant::{Participant, Subscriber, add_sending, offer, start_forwarding};
+use super::peer::Peer;
+use super::{Candidate, Counters, Direction, Leg, MediaError, Request, Signal, SignalSink};
 
 type Reply = oneshot::Sender<Result<String, MediaError>>;
 
@@ -26,8 +23,7 @@ pub enum Cmd {
     Join { peer: String, signals: SignalSink },
     Request { peer: String, request: Request },
     Leave { peer: String },
-    Ingest { peer: String, offer: String, signals: SignalSink, reply: Reply },
-    Egress { peer: String, offer: String, signals: SignalSink, reply: Reply },
+    Stream { peer: String, direction: Direction, offer: String, signals: SignalSink, reply: Reply },
     TrackOpened { peer: String, generation: u64, track: Arc<dyn TrackRemote> },
     TrackEnded { key: String },
     PeerFailed { peer: String, leg: Leg, generation: u64 },
@@ -45,8 +41,8 @@ impl Cmd {
                 Request::HoldAudio(_) => "hold_audio",
             },
             Cmd::Leave { .. } => "leave",
-            Cmd::Ingest { .. } => "ingest",
-            Cmd::Egress { .. } => "egress",
+            Cmd::Stream { direction: Direction::Ingest, .. } => "ingest",
+            Cmd::Stream { direction: Direction::Egress, .. } => "egress",
             Cmd::TrackOpened { .. } => "track_opened",
             Cmd::TrackEnded { .. } => "track_ended",
             Cmd::PeerFailed { .. } => "peer_failed",
@@ -56,73 +52,6 @@ impl Cmd {
 
 /// Candidates that came before their connection could take them.
 const MAX_EARLY_CANDIDATES: usize = 64;
-
-/// One subscriber's copy of a published track.
-struct Sending {
-    sender: Arc<dyn RtpSender>,
-    /// Waiting for the subscriber's answer before it starts.
-    ready: Option<Forward>,
-    /// In an offer we sent: starts once that offer is answered.
-    offered: bool,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
-}
-
-struct Subscriber {
-    peer: Peer,
-    sending: HashMap<String, Sending>,
-    awaiting_answer: bool,
-    /// Tracks changed while an offer was out: sync again after the answer.
-    dirty: bool,
-    /// Egress (WHEP) connections are negotiated once, by the client.
-    fixed: bool,
-}
-
-struct Participant {
-    signals: SignalSink,
-    publish: Option<Peer>,
-    subscribe: Option<Subscriber>,
-    early: Vec<(Leg, Candidate)>,
-    audio_only: Arc<AtomicBool>,
-    held: Arc<AtomicBool>,
-    first_stream: Option<String>,
-    /// Devices that only send (WHIP) receive nothing.
-    receives: bool,
-}
-
-impl Participant {
-    fn new(signals: SignalSink, receives: bool) -> Participant {
-        Participant {
-            signals,
-            publish: None,
-            subscribe: None,
-            early: Vec::new(),
-            audio_only: Arc::new(AtomicBool::new(false)),
-            held: Arc::new(AtomicBool::new(false)),
-            first_stream: None,
-            receives,
-        }
-    }
-
-    fn close(&mut self) {
-        for pc in [self.publish.take().map(|p| p.pc), self.subscribe.take().map(|s| s.peer.pc)]
-            .into_iter()
-            .flatten()
-        {
-            // Closing waits for the connection's driver (up to 100 ms); not on the room task.
-            tokio::spawn(async move {
-                let _ = pc.close().await;
-            });
-        }
-    }
-}
 
 pub struct Room {
     id: String,
@@ -204,17 +133,14 @@ impl Room {
             }
             Cmd::Leave { peer } => self.leave(&peer).await,
             Cmd::Request { peer, request } => self.request(&peer, request).await,
-            Cmd::Ingest { peer, offer, signals, reply } => {
-                self.participants.insert(peer.clone(), Participant::new(signals, false));
-                let answer = self.publish(&peer, offer).await;
-                if answer.is_err() {
-                    self.leave(&peer).await;
-                }
-                let _ = reply.send(answer);
-            }
-            Cmd::Egress { peer, offer, signals, reply } => {
-                self.participants.insert(peer.clone(), Participant::new(signals, true));
-                let answer = self.egress(&peer, offer).await;
+            Cmd::Stream { peer, direction, offer, signals, reply } => {
+                // A sending device receives nothing.
+                let receives = direction == Direction::Egress;
+                self.participants.insert(peer.clone(), Participant::new(signals, receives));
+                let answer = match direction {
+                    Direction::Ingest => self.publish(&peer, offer).await,
+                    Direction::Egress => self.egress(&peer, offer).await,
+                };
                 if answer.is_err() {
                     self.leave(&peer).await;
                 }
@@ -265,8 +191,7 @@ impl Room {
             }
             Request::Answer { sdp } => {
                 if let Err(e) = self.answered(peer, sdp).await {
-                    let signals = p_signals(&self.participants, peer);
-                    if let Some(signals) = signals {
+                    if let Some(signals) = self.participants.get(peer).map(|p| p.signals.clone()) {
                         signals(Signal::Failed { leg: Leg::Subscribe, reason: e.to_string() });
                     }
                     self.drop_subscriber(peer);
@@ -557,61 +482,4 @@ impl Room {
         }
         Ok(self.net.announce(sdp))
     }
-}
-
-fn p_signals(participants: &HashMap<String, Participant>, peer: &str) -> Option<SignalSink> {
-    participants.get(peer).map(|p| p.signals.clone())
-}
-
-async fn add_sending(
-    sub: &mut Subscriber,
-    track: &Arc<Published>,
-    video_off: &Arc<AtomicBool>,
-) -> Result<Sending, String> {
-    let ssrc: u32 = rand::random();
-    let codec = peer::codec(track.kind);
-    let payload_type = if track.kind == RtpCodecKind::Audio { peer::OPUS_PT } else { peer::VP8_PT };
-    let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        track.stream_id.clone(),
-        format!("{}-{}", track.owner, track.track_id),
-        track.track_id.clone(),
-        track.kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            active: true,
-            codec,
-            ..Default::default()
-        }],
-    )));
-    let sender =
-        sub.peer.pc.add_track(local.clone() as Arc<dyn TrackLocal>).await.map_err(|e| e.to_string())?;
-    Ok(Sending {
-        sender,
-        ready: Some(Forward {
-            published: track.clone(),
-            local,
-            ssrc,
-            payload_type,
-            video_off: video_off.clone(),
-        }),
-        offered: false,
-        task: None,
-    })
-}
-
-fn start_forwarding(sub: &mut Subscriber, counters: &Arc<Counters>) {
-    for sending in sub.sending.values_mut().filter(|s| s.offered) {
-        if let Some(forward) = sending.ready.take() {
-            sending.task = Some(tokio::spawn(forward.run(counters.clone())));
-        }
-    }
-}
-
-async fn offer(sub: &mut Subscriber) -> Result<String, String> {
-    for sending in sub.sending.values_mut() {
-        sending.offered = true;
-    }
-    let offer = sub.peer.pc.create_offer(None).await.map_err(|e| e.to_string())?;
-    sub.peer.pc.set_local_description(offer).await.map_err(|e| e.to_string())?;
-    sub.peer.local_sdp().await.ok_or_else(|| "no local description".to_string())
 }
