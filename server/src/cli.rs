@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `user add`, `seed-demo`.
+//! The command line: `serve` (default), `migrate`, `user add`, `seed-demo`, `diagnose`.
 
 use std::io::{BufRead, Write};
 
@@ -30,6 +30,20 @@ pub enum Command {
     },
     /// Create the demo clinic's accounts (those that do not exist yet) and print their sign-ins.
     SeedDemo,
+    /// Run a diagnosis model on image files (PNG, JPEG, DICOM); one JSON object per image per line.
+    Diagnose(Diagnose),
+}
+
+#[derive(Debug, Args)]
+pub struct Diagnose {
+    /// The model's folder name under CONSILIUM_MODELS_DIR (see `GET /api/v1/models`).
+    #[arg(long)]
+    pub model: String,
+    /// A fact for the model's tabular input, e.g. `--fact age=54 --fact sex=female`.
+    #[arg(long = "fact", value_name = "FIELD=VALUE")]
+    pub facts: Vec<String>,
+    #[arg(required = true)]
+    pub images: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +104,7 @@ pub async fn run(
             writeln!(out, "created {} {} ({})", user.role.as_str(), user.email, user.id)?;
             Ok(())
         }
+        Command::Diagnose(d) => diagnose(&config, d, out),
         Command::SeedDemo => {
             let bind = config.bind;
             let state = AppState::open(config).await?;
@@ -114,4 +129,50 @@ async fn serve(config: Config, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "Consilium is listening on http://{addr} (database: {:?})", app.state.engine)?;
     out.flush()?;
     app.run_until(crate::shutdown_signal()).await
+}
+
+/// `consilium diagnose`: the server's decode and inference path, without a server.
+fn diagnose(config: &Config, d: Diagnose, out: &mut dyn Write) -> anyhow::Result<()> {
+    use crate::diagnosis::manifest::{Fact, Facts};
+    let backend = crate::diagnosis::engine::backend(&config.inference_engine, config.ort_library.as_deref())?;
+    let registry = crate::diagnosis::Registry::open(&config.models_dir, backend);
+    let model = registry.get(&d.model).map_err(|e| {
+        let names: Vec<&str> = registry.models().map(|m| m.manifest.name.as_str()).collect();
+        anyhow::anyhow!("{e}; models in {}: {}", config.models_dir.display(), names.join(", "))
+    })?;
+    let mut facts = Facts::new();
+    for f in &d.facts {
+        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("--fact {f:?}: write FIELD=VALUE"))?;
+        let value = v.parse::<f64>().map(Fact::Number).unwrap_or_else(|_| Fact::Text(v.to_string()));
+        facts.insert(k.to_string(), value);
+    }
+    let mut failed = 0;
+    for path in &d.images {
+        let line = match std::fs::read(path) {
+            Err(e) => serde_json::json!({"image": path, "error": e.to_string()}),
+            Ok(bytes) => {
+                let sha256 = crate::diagnosis::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                match crate::imaging::decode::decode(&bytes, config.image_limits)
+                    .map_err(|e| e.to_string())
+                    .and_then(|img| registry.infer(model, &img.image, &facts).map_err(|e| e.to_string()))
+                {
+                    Ok(outcome) => serde_json::json!({
+                        "image": path, "model": model.manifest.name, "version": model.manifest.version,
+                        "sha256": sha256, "engine": registry.engine(), "predictions": outcome.predictions,
+                        "defaulted": outcome.defaulted,
+                    }),
+                    Err(e) => serde_json::json!({"image": path, "sha256": sha256, "error": e}),
+                }
+            }
+        };
+        if line.get("error").is_some() {
+            failed += 1;
+        }
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} image(s) could not be analysed", d.images.len());
+    }
+    Ok(())
 }

@@ -71,6 +71,26 @@ pub struct Config {
     /// Media addresses, UDP port range and 1:1 NAT address (`CONSILIUM_MEDIA_ADDRS`,
     /// `CONSILIUM_MEDIA_PORTS`, `CONSILIUM_MEDIA_PUBLIC_IP`).
     pub media: crate::media::MediaConfig,
+    /// Largest image upload in bytes (`CONSILIUM_MAX_UPLOAD_BYTES`, 20 MiB).
+    pub max_upload_bytes: usize,
+    /// Largest image decoded: pixels per side and in all (`CONSILIUM_MAX_IMAGE_SIDE`, 16384;
+    /// `CONSILIUM_MAX_IMAGE_PIXELS`, 64 Mi).
+    pub image_limits: crate::imaging::Limits,
+    /// Where the diagnosis models live, one folder each (`CONSILIUM_MODELS_DIR`, `./models`).
+    pub models_dir: PathBuf,
+    /// Load every model at start, in the background (`CONSILIUM_MODELS_PRELOAD`, true);
+    /// otherwise each loads on first use.
+    pub models_preload: bool,
+    /// Inference engine: `tract` (default) or `ort` (`CONSILIUM_INFERENCE_ENGINE`).
+    pub inference_engine: String,
+    /// Path of `libonnxruntime.so` for the `ort` engine (`CONSILIUM_ORT_LIB`).
+    pub ort_library: Option<PathBuf>,
+    /// Inference threads (`CONSILIUM_INFERENCE_WORKERS`, default: the number of cores).
+    pub inference_workers: usize,
+    /// Analyses waiting for a thread before new ones get 503 (`CONSILIUM_INFERENCE_QUEUE`, 16).
+    pub inference_queue: usize,
+    /// Longest an analysis, explanation included, may take (`CONSILIUM_INFERENCE_TIMEOUT_SECS`, 120).
+    pub inference_timeout: Duration,
 }
 
 /// See [`Config::cookie_secure`].
@@ -105,6 +125,15 @@ impl std::fmt::Debug for Config {
             .field("turn_urls", &self.turn_urls)
             .field("turn_ttl", &self.turn_ttl)
             .field("media", &self.media)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("image_limits", &self.image_limits)
+            .field("models_dir", &self.models_dir)
+            .field("models_preload", &self.models_preload)
+            .field("inference_engine", &self.inference_engine)
+            .field("ort_library", &self.ort_library)
+            .field("inference_workers", &self.inference_workers)
+            .field("inference_queue", &self.inference_queue)
+            .field("inference_timeout", &self.inference_timeout)
             .finish()
     }
 }
@@ -147,6 +176,15 @@ impl Default for Config {
             turn_urls: Vec::new(),
             turn_ttl: Duration::from_secs(3600),
             media: Default::default(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            image_limits: Default::default(),
+            models_dir: PathBuf::from("models"),
+            models_preload: true,
+            inference_engine: "tract".into(),
+            ort_library: None,
+            inference_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            inference_queue: 16,
+            inference_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -197,6 +235,23 @@ impl Config {
                     c.login_refill = Duration::from_secs(parse_positive(key, v)?.into())
                 }
                 "CONSILIUM_MAX_BODY_BYTES" => c.max_body_bytes = parse(key, v)?,
+                "CONSILIUM_MAX_UPLOAD_BYTES" => c.max_upload_bytes = parse_positive(key, v)? as usize,
+                "CONSILIUM_MAX_IMAGE_SIDE" => c.image_limits.max_side = parse_positive(key, v)?,
+                "CONSILIUM_MAX_IMAGE_PIXELS" => c.image_limits.max_pixels = parse_positive(key, v)?.into(),
+                "CONSILIUM_MODELS_DIR" => c.models_dir = PathBuf::from(v),
+                "CONSILIUM_MODELS_PRELOAD" => c.models_preload = parse_bool(key, v)?,
+                "CONSILIUM_INFERENCE_ENGINE" => {
+                    if !matches!(v, "tract" | "ort") {
+                        bail!("CONSILIUM_INFERENCE_ENGINE must be tract or ort");
+                    }
+                    c.inference_engine = v.to_string();
+                }
+                "CONSILIUM_ORT_LIB" => c.ort_library = non_empty(v).map(PathBuf::from),
+                "CONSILIUM_INFERENCE_WORKERS" => c.inference_workers = parse_positive(key, v)? as usize,
+                "CONSILIUM_INFERENCE_QUEUE" => c.inference_queue = parse_positive(key, v)? as usize,
+                "CONSILIUM_INFERENCE_TIMEOUT_SECS" => {
+                    c.inference_timeout = Duration::from_secs(parse_positive(key, v)?.into())
+                }
                 "CONSILIUM_LOG_FORMAT" => {
                     c.log_format = match v {
                         "json" => LogFormat::Json,

@@ -29,6 +29,8 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
     #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
@@ -54,6 +56,7 @@ impl AppError {
             AppError::Gone(_) => StatusCode::GONE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -70,6 +73,7 @@ impl AppError {
             AppError::Gone(_) => "gone",
             AppError::Validation { .. } => "invalid",
             AppError::BadRequest(_) => "bad_request",
+            AppError::Unsupported(_) => "unsupported",
             AppError::TooLarge(_) => "too_large",
             AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
@@ -123,6 +127,10 @@ impl IntoResponse for AppError {
         if let AppError::TooManyRequests(wait) = &self {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let AppError::Unavailable(_) = &self {
+            // Busy queues and warming models clear within seconds.
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u64));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

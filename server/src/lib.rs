@@ -6,6 +6,8 @@
 //! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
 //! - [`scheduling`]: availability, slots, appointments, iCalendar;
 //! - [`consult`]: rooms, waiting room, signalling WebSocket, chat;
+//! - [`imaging`]: shared images (PNG, JPEG, DICOM) and the blob store;
+//! - [`diagnosis`]: ONNX models, inference workers, explanations, findings and their sign-off;
 //! - [`records`]: the audit log; [`web`]: pages, i18n, static files; [`ops`]: probes, metrics,
 //!   security middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
 //!
@@ -17,7 +19,9 @@ pub mod cli;
 pub mod config;
 pub mod consult;
 pub mod db;
+pub mod diagnosis;
 pub mod error;
+pub mod imaging;
 pub mod media;
 pub mod ops;
 pub mod records;
@@ -61,6 +65,10 @@ pub struct AppState {
     pub hub: Arc<consult::hub::Hub>,
     /// The SFU that carries the rooms' audio and video.
     pub media: Arc<dyn media::MediaPlane>,
+    /// Shared images and heatmaps, by sha256.
+    pub blobs: Arc<imaging::store::Blobs>,
+    /// Diagnosis models and their worker threads.
+    pub diagnosis: Arc<diagnosis::findings::Diagnosis>,
 }
 
 impl AppState {
@@ -75,7 +83,16 @@ impl AppState {
         web::set_body_limit(config.max_body_bytes);
         let media: Arc<dyn media::MediaPlane> = Arc::new(media::Sfu::new(config.media.clone()));
         let hub = Arc::new(consult::hub::Hub::new(db.clone(), media.clone()));
-        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub, media })
+        let blobs = Arc::new(imaging::store::Blobs::new(config.data_dir.join("blobs")));
+        let backend = diagnosis::engine::backend(&config.inference_engine, config.ort_library.as_deref())?;
+        let registry = Arc::new(diagnosis::Registry::open(&config.models_dir, backend));
+        let pool = diagnosis::workers::Pool::new(
+            config.inference_workers,
+            config.inference_queue,
+            config.inference_timeout,
+        );
+        let diagnosis = Arc::new(diagnosis::findings::Diagnosis { registry, pool });
+        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub, media, blobs, diagnosis })
     }
 }
 
@@ -89,6 +106,8 @@ impl AppState {
          (name = "scheduling", description = "Availability, slots, appointments"),
          (name = "reviews", description = "Multi-expert case reviews"),
          (name = "consult", description = "Consultation rooms"),
+         (name = "imaging", description = "Images shared in a room"),
+         (name = "diagnosis", description = "Diagnosis models and their findings"),
          (name = "meta", description = "This description"))
 )]
 struct ApiDoc;
@@ -116,6 +135,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(records::api_router())
         .merge(scheduling::api_router())
         .merge(consult::api_router())
+        .merge(imaging::api_router())
+        .merge(diagnosis::handlers::api_router())
 }
 
 /// The generated OpenAPI 3.1 document, built once.
@@ -240,6 +261,12 @@ impl App {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.state.throttle.clone().spawn_pruner();
+        if self.state.config.models_preload {
+            // Load the models in the background: the server is healthy at once, and the first
+            // analysis does not pay for loading.
+            let registry = self.state.diagnosis.registry.clone();
+            std::thread::Builder::new().name("model-preload".into()).spawn(move || registry.load_all())?;
+        }
         scheduling::reminders::spawn_worker(self.state.clone(), self.mailer);
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;

@@ -4,6 +4,8 @@
 mod audit;
 mod auth;
 mod cli;
+mod diagnosis;
+mod imaging;
 mod media;
 mod openapi;
 mod ops;

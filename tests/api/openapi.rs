@@ -98,6 +98,10 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             owner,
         ),
         (Method::POST, "/api/v1/rooms/{id}/device-tokens", Some(json!({"label": "Dermatoscope"})), owner),
+        // Before the cancellations below close the room.
+        (Method::POST, "/api/v1/rooms/{id}/images", None, owner),
+        (Method::GET, "/api/v1/rooms/{id}/images", None, owner),
+        (Method::GET, "/api/v1/rooms/{id}/findings", None, owner),
         (Method::GET, "/api/v1/appointments", None, any),
         (
             Method::POST,
@@ -155,6 +159,23 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
         ),
         (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
         (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
+        (Method::GET, "/api/v1/models", None, any),
+        // Image and finding ids that do not exist: 401 first, then 404 for everyone.
+        (Method::GET, "/api/v1/images/{id}/display", None, [Unauth, Hidden, Hidden, Hidden]),
+        (
+            Method::POST,
+            "/api/v1/images/{id}/findings",
+            Some(json!({"model": "diagnosisnet"})),
+            [Unauth, Hidden, Hidden, Hidden],
+        ),
+        (Method::GET, "/api/v1/findings/{id}", None, [Unauth, Hidden, Hidden, Hidden]),
+        (Method::GET, "/api/v1/findings/{id}/heatmap", None, [Unauth, Hidden, Hidden, Hidden]),
+        (
+            Method::POST,
+            "/api/v1/findings/{id}/decision",
+            Some(json!({"decision": "accept"})),
+            [Unauth, Hidden, Hidden, Hidden],
+        ),
     ]
 }
 

@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, room: &str, token: &str) -> Result<Socket, u16> {
+pub(crate) async fn connect(app: &TestApp, room: &str, token: &str) -> Result<Socket, u16> {
     let mut req = format!("ws://{}/rooms/{room}/ws", app.addr).into_client_request().unwrap();
     req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
@@ -24,7 +25,7 @@ async fn connect(app: &TestApp, room: &str, token: &str) -> Result<Socket, u16> 
 }
 
 /// The next JSON message, failing after 5 s.
-async fn next(s: &mut Socket) -> Value {
+pub(crate) async fn next(s: &mut Socket) -> Value {
     loop {
         let frame =
             tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("a message within 5 s");
@@ -38,7 +39,7 @@ async fn next(s: &mut Socket) -> Value {
 }
 
 /// Skips messages until one of `kind` arrives.
-async fn until(s: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn until(s: &mut Socket, kind: &str) -> Value {
     for _ in 0..20 {
         let m = next(s).await;
         if m["type"] == kind {
@@ -50,7 +51,7 @@ async fn until(s: &mut Socket, kind: &str) -> Value {
 }
 
 /// The next waiting list that has someone in it.
-async fn someone_waiting(s: &mut Socket) -> Value {
+pub(crate) async fn someone_waiting(s: &mut Socket) -> Value {
     for _ in 0..20 {
         let m = until(s, "waiting_list").await;
         if !m["waiting"].as_array().unwrap().is_empty() {
@@ -60,19 +61,24 @@ async fn someone_waiting(s: &mut Socket) -> Value {
     panic!("nobody came to the waiting room");
 }
 
-async fn send(s: &mut Socket, v: Value) {
+pub(crate) async fn send(s: &mut Socket, v: Value) {
     s.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
-struct Consult {
-    app: TestApp,
-    doctor: TestUser,
-    patient: TestUser,
-    room: String,
+pub(crate) struct Consult {
+    pub app: TestApp,
+    pub doctor: TestUser,
+    pub patient: TestUser,
+    pub room: String,
 }
 
-async fn consult() -> Consult {
-    let app = spawn_app().await;
+pub(crate) async fn consult() -> Consult {
+    consult_with(|_| {}).await
+}
+
+/// A booked consultation on an app whose configuration the test adjusts.
+pub(crate) async fn consult_with(adjust: impl FnOnce(&mut consilium::config::Config)) -> Consult {
+    let app = consilium_tests::spawn_app_with(adjust).await;
     let admin = app.create_user(Role::Admin).await;
     let doctor = app.create_user(Role::Doctor).await;
     let patient = app.create_user(Role::Patient).await;

@@ -64,6 +64,17 @@ pub async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
     Ok(format!("{server}/{name}"))
 }
 
+/// The repository's `models/` folder.
+pub fn models_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// A file under `tests/data/`.
+pub fn test_data(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Starts an app with test defaults (no demo seeding, a fixed secret).
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -94,6 +105,9 @@ pub async fn spawn_app_on(postgres: Option<&str>, adjust: impl FnOnce(&mut Confi
         database_url,
         jwt_secret: Some("test-secret-test-secret-test-secret-0123".into()),
         demo_on_first_start: false,
+        models_dir: models_dir(),
+        // Models load on first use: most tests never analyse anything.
+        models_preload: false,
         ..Config::default()
     };
     adjust(&mut config);

@@ -4,6 +4,7 @@
 
 import { localStream } from "/static/devices.js";
 import { Call } from "/static/call.js";
+import * as shared from "/static/images.js";
 
 const root = document.getElementById("room");
 const t = (key) => root.dataset["t" + key.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())];
@@ -214,6 +215,7 @@ async function startMedia() {
 }
 
 const handlers = {
+  ...shared.handlers,
   welcome(m) {
     retry = 0;
     me = m.you;
@@ -229,6 +231,7 @@ const handlers = {
     if (endButton && m.you.role === "host") endButton.hidden = false;
     renderPeople();
     startMedia();
+    shared.start(send);
   },
   waiting() { setStatus(t("waiting")); },
   waiting_list(m) { renderWaiting(m.waiting); },

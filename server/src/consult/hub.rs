@@ -40,8 +40,23 @@ pub struct Conn {
 
 pub enum Command {
     Connect(Conn),
-    Disconnect { id: String },
-    Message { id: String, msg: ClientMsg },
+    Disconnect {
+        id: String,
+    },
+    Message {
+        id: String,
+        msg: ClientMsg,
+    },
+    /// Whether this user is in the call (admitted), for HTTP routes that act in the room.
+    InCall {
+        user_id: String,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+    /// A server event for everyone in the call, or for its clinicians only.
+    Announce {
+        msg: Box<ServerMsg>,
+        clinicians_only: bool,
+    },
 }
 
 /// The live rooms of this process.
@@ -77,6 +92,29 @@ impl Hub {
             true
         } else {
             false
+        }
+    }
+
+    /// The command channel of a running room.
+    fn live(&self, room_id: &str) -> Option<mpsc::Sender<Command>> {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.get(room_id).filter(|tx| !tx.is_closed()).cloned()
+    }
+
+    /// Whether `user_id` is in the call of `room_id` now (false when nobody is).
+    pub async fn in_call(&self, room_id: &str, user_id: &str) -> bool {
+        let Some(room) = self.live(room_id) else { return false };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if room.send(Command::InCall { user_id: user_id.to_string(), reply }).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// Tells the call of `room_id`, if one is running, about `msg`.
+    pub async fn announce(&self, room_id: &str, msg: ServerMsg, clinicians_only: bool) {
+        if let Some(room) = self.live(room_id) {
+            let _ = room.send(Command::Announce { msg: Box::new(msg), clinicians_only }).await;
         }
     }
 
@@ -144,6 +182,19 @@ impl Room {
             match cmd {
                 Command::Connect(conn) => self.connect(conn).await,
                 Command::Disconnect { id } => self.disconnect(&id),
+                Command::InCall { user_id, reply } => {
+                    let _ =
+                        reply.send(self.conns.iter().any(|m| m.admitted && m.conn.peer.user_id == user_id));
+                }
+                Command::Announce { msg, clinicians_only } => {
+                    for m in self
+                        .conns
+                        .iter()
+                        .filter(|m| m.admitted && (!clinicians_only || m.conn.role.is_clinical()))
+                    {
+                        self.send(&m.conn.peer.id, (*msg).clone());
+                    }
+                }
                 Command::Message { id, msg } => {
                     if self.handle(&id, msg).await {
                         break;
@@ -367,6 +418,18 @@ impl Room {
                         m.rtt_ms = Some(rtt_ms);
                         m.loss_percent = Some(loss_percent);
                     });
+                }
+            }
+            ClientMsg::Viewer(view) => {
+                if !admitted {
+                    self.error(id, "not_admitted", "the shared viewer opens once a clinician has let you in");
+                } else if let Err(message) = view.check() {
+                    self.error(id, "invalid", message);
+                } else {
+                    self.broadcast(
+                        &ServerMsg::Viewer { from: id.to_string(), name: peer.name.clone(), view },
+                        Some(id),
+                    );
                 }
             }
             ClientMsg::Mute { participant } => {

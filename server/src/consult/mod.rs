@@ -86,6 +86,8 @@ struct RoomPage {
     room_id: String,
     role: &'static str,
     clinical: bool,
+    /// Texts of the image viewer and findings, for its script.
+    img_i18n: String,
 }
 
 /// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat), for account
@@ -108,7 +110,9 @@ pub async fn page(
             access::Access { room_id: id.clone(), role: guest.role, patient_id: None }
         }
     };
+    let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {
+        img_i18n,
         page,
         room_id: id,
         role: access.role.as_str(),

@@ -35,8 +35,38 @@ pub enum ClientMsg {
     AudioOnly { on: bool },
     /// Silence someone's microphone (clinicians); only they can turn it back on.
     Mute { participant: String },
+    /// What the presenter shows in the shared image viewer, for the others to follow.
+    Viewer(ViewerState),
     /// Keep-alive; answered with `pong`.
     Ping,
+}
+
+/// The presenter's view of a shared image: which one, zoom, pan, and where the pointer is
+/// (all in image fractions, so screens of any size agree).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerState {
+    pub image: String,
+    pub zoom: f32,
+    /// The image point at the centre of the view, 0–1 on each axis.
+    pub x: f32,
+    pub y: f32,
+    /// The pointer, 0–1 on each axis, when it is over the image.
+    #[serde(default)]
+    pub pointer: Option<[f32; 2]>,
+}
+
+impl ViewerState {
+    pub fn check(&self) -> Result<(), &'static str> {
+        let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+        let ok = self.image.len() <= 64
+            && self.zoom.is_finite()
+            && (1.0..=32.0).contains(&self.zoom)
+            && unit(self.x)
+            && unit(self.y)
+            && self.pointer.is_none_or(|[px, py]| unit(px) && unit(py));
+        if ok { Ok(()) } else { Err("zoom is 1–32 and positions are fractions 0–1 of the image") }
+    }
 }
 
 /// A participant as others see them.
@@ -118,6 +148,26 @@ pub enum ServerMsg {
         by: String,
     },
     Chat(ChatLine),
+    /// Someone shared an image in the room.
+    ImageShared {
+        image: Box<crate::imaging::ImageView>,
+    },
+    /// The presenter's view of a shared image.
+    Viewer {
+        from: String,
+        name: String,
+        view: ViewerState,
+    },
+    /// A finding started, progressed, finished or was signed off. Clinicians see every step;
+    /// patients and guests only signed-off findings.
+    Finding {
+        finding: Box<crate::diagnosis::findings::FindingView>,
+    },
+    /// How far an explanation has come, 0–1 (clinicians).
+    FindingProgress {
+        id: String,
+        progress: f32,
+    },
     /// A clinician turned you away.
     Denied,
     /// The host ended the call.

@@ -77,7 +77,26 @@ pub async fn enter(
     room_id: &str,
     addr: &str,
 ) -> Result<Entrant> {
-    let (entrant, actor) = match user {
+    let (entrant, actor) = entrant(state, user, headers, room_id, addr).await?;
+    let mut conn = state.db.acquire().await?;
+    let event = Event::new("room.join")
+        .object("room", room_id)
+        .patient(entrant.access.patient_id.as_deref())
+        .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
+    audit::record(&mut conn, &actor, event).await?;
+    Ok(entrant)
+}
+
+/// Who the request is in `room_id` (an account holder or a guest with a redeemed invite),
+/// recording nothing; 401 without either, 404 when they may not enter.
+pub async fn entrant(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    headers: &HeaderMap,
+    room_id: &str,
+    addr: &str,
+) -> Result<(Entrant, Actor)> {
+    Ok(match user {
         Some(user) => {
             let access = access::resolve(&state.db, &user, room_id).await?;
             let actor = Actor::user(&user, addr);
@@ -92,14 +111,7 @@ pub async fn enter(
             let actor = Actor { id: None, role: None, client_addr: Some(addr.to_string()) };
             (Entrant { access, user_id: format!("guest:{}", guest.invite_id), name: guest.name }, actor)
         }
-    };
-    let mut conn = state.db.acquire().await?;
-    let event = Event::new("room.join")
-        .object("room", room_id)
-        .patient(entrant.access.patient_id.as_deref())
-        .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
-    audit::record(&mut conn, &actor, event).await?;
-    Ok(entrant)
+    })
 }
 
 async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, role: access::RoomRole) {

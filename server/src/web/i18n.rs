@@ -84,6 +84,17 @@ impl Tr {
         }
     }
 
+    /// Every text whose key starts with `prefix`, as a JSON object safe inside a `<script>`
+    /// element: for page scripts that build their own elements.
+    pub fn json(&self, prefix: &str) -> String {
+        let map: std::collections::BTreeMap<&str, &str> = STRINGS
+            .iter()
+            .filter(|(k, _, _)| k.starts_with(prefix))
+            .map(|(k, en, zh)| (&k[prefix.len()..], if self.0 == Lang::Zh { *zh } else { *en }))
+            .collect();
+        serde_json::to_string(&map).unwrap_or_default().replace('<', "\\u003c")
+    }
+
     /// Value for `<html lang>`.
     pub fn html_lang(&self) -> &'static str {
         match self.0 {
@@ -100,6 +111,92 @@ fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
 
 /// key, English, Simplified Chinese.
 pub const STRINGS: &[(&str, &str, &str)] = &[
+    ("record.findings", "Model findings signed off by clinicians", "经临床医生确认的模型结果"),
+    (
+        "record.findings_hint",
+        "Each row: the image, the model and version it ran, and what the clinician decided.",
+        "每行：图像、所用模型及版本，以及临床医生的决定。",
+    ),
+    ("record.when", "When", "时间"),
+    ("record.image", "Image", "图像"),
+    ("record.model", "Model", "模型"),
+    ("record.decision", "Decision", "决定"),
+    ("record.by", "Clinician", "临床医生"),
+    ("record.accepted", "Accepted", "已接受"),
+    ("record.amended", "Amended", "已修改"),
+    ("record.rejected", "Rejected", "已拒绝"),
+    ("img.title", "Images", "图像"),
+    ("img.share", "Share image", "分享图像"),
+    ("img.capture", "Capture still", "截取画面"),
+    (
+        "img.drop",
+        "Drop a PNG, JPEG or DICOM file here, or choose one.",
+        "将 PNG、JPEG 或 DICOM 文件拖到此处，或选择文件。",
+    ),
+    ("img.uploading", "Uploading…", "正在上传…"),
+    ("img.none", "No images shared yet.", "尚未分享图像。"),
+    ("img.present", "Present", "主讲"),
+    ("img.presenting", "You are presenting", "您正在主讲"),
+    ("img.follow", "Follow presenter", "跟随主讲人"),
+    ("img.zoom_in", "Zoom in", "放大"),
+    ("img.zoom_out", "Zoom out", "缩小"),
+    ("img.reset", "Reset view", "重置视图"),
+    ("img.window", "Window", "窗宽窗位"),
+    ("img.window_default", "Default", "默认"),
+    ("img.heatmap", "Heatmap", "热力图"),
+    ("img.opacity", "Heatmap opacity", "热力图不透明度"),
+    ("img.shared_by", "shared by", "分享者"),
+    ("img.no_video", "No live video to capture yet.", "暂无可截取的视频画面。"),
+    ("img.pointer", "pointer", "指针"),
+    ("img.analyse", "Analyse", "分析"),
+    ("img.model", "Model", "模型"),
+    (
+        "img.facts_hint",
+        "Age, sex and body site change the result: enter them when known.",
+        "年龄、性别和部位会影响结果：已知时请填写。",
+    ),
+    ("img.no_models", "No diagnosis models are installed.", "未安装诊断模型。"),
+    ("img.unknown", "Not given, so the model assumed defaults:", "未提供，模型使用了默认值："),
+    ("img.running", "Analysing…", "正在分析…"),
+    ("img.failed", "Analysis failed", "分析失败"),
+    ("img.ready", "Model suggestion: awaiting a clinician's sign-off", "模型建议：等待临床医生确认"),
+    ("img.accepted", "Accepted", "已接受"),
+    ("img.amended", "Amended", "已修改"),
+    ("img.rejected", "Rejected", "已拒绝"),
+    ("img.accept", "Accept", "接受"),
+    ("img.amend", "Amend", "修改"),
+    ("img.reject", "Reject", "拒绝"),
+    ("img.reason", "Reason", "理由"),
+    ("img.label", "Diagnosis", "诊断"),
+    ("img.by", "by", "由"),
+    ("img.show_heatmap", "Show heatmap", "显示热力图"),
+    ("img.model_card", "Model card", "模型说明"),
+    (
+        "img.not_device",
+        "Research and demonstration only. Not a medical device.",
+        "仅供研究和演示，不是医疗器械。",
+    ),
+    (
+        "img.hidden_note",
+        "Patients and guests see this only after a clinician signs it off.",
+        "患者和访客仅在临床医生确认后才能看到。",
+    ),
+    ("img.malignant", "malignant", "恶性"),
+    ("img.intended_use", "Intended use", "预期用途"),
+    ("img.limitations", "Limitations", "局限性"),
+    ("img.licence", "Licence", "许可"),
+    ("img.reviewed", "A clinician reviewed a model's suggestion", "临床医生已审核模型建议"),
+    ("img.findings", "Findings", "检查结果"),
+    ("fact.age", "Age (years)", "年龄（岁）"),
+    ("fact.sex", "Sex", "性别"),
+    ("fact.site", "Body site", "部位"),
+    ("fact.female", "female", "女"),
+    ("fact.male", "male", "男"),
+    ("fact.unknown", "unknown", "未知"),
+    ("fact.arm", "arm", "手臂"),
+    ("fact.head_neck", "head or neck", "头颈部"),
+    ("fact.leg_genital", "leg or genital", "腿部或生殖器"),
+    ("fact.trunk", "trunk", "躯干"),
     ("nav.menu", "Menu", "菜单"),
     ("nav.home", "Home", "首页"),
     ("nav.users", "Users", "用户"),

@@ -12,6 +12,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("room.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/room.js")),
     ("devices.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/devices.js")),
     ("call.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/call.js")),
+    ("images.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/images.js")),
 ];
 
 /// `GET /static/{file}`.

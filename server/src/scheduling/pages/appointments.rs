@@ -83,6 +83,7 @@ struct AppointmentPage {
     is_booked: bool,
     is_clinician: bool,
     notice: Option<&'static str>,
+    findings: Vec<crate::diagnosis::findings::RecordEntry>,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +112,9 @@ pub async fn detail(
         Some("marked") => Some(page.tr.t("appt.notice.marked")),
         _ => None,
     };
+    let findings = crate::diagnosis::findings::record_for_room(&state.db, &a.room_id).await?;
     let t = AppointmentPage {
+        findings,
         when: moment(start, &zone(&user.timezone), &page.tr),
         doctor_time: moment(start, &zone(&doctor_tz), &page.tr),
         status: status_label(&page, a.status),

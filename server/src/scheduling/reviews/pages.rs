@@ -157,6 +157,7 @@ struct ReviewPage {
     searched: bool,
     patients: Vec<(String, String)>,
     error: Option<String>,
+    findings: Vec<crate::diagnosis::findings::RecordEntry>,
 }
 
 #[derive(Deserialize)]
@@ -204,7 +205,9 @@ async fn review_page(
     } else {
         Vec::new()
     };
+    let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id).await?;
     let t = ReviewPage {
+        findings,
         when: when(&page, &r, &zone(&user.timezone)),
         status: status_label(&page, &r.status),
         my_response: r.experts.iter().find(|e| e.expert_id == user.id).map(|e| e.response.clone()),

@@ -1,0 +1,35 @@
+//! Images shared in a consultation: upload (PNG, JPEG, DICOM, recognised by content), limits,
+//! the content-addressed blob store, and serving them to the people in the room. The shared
+//! viewer itself (zoom, pan, pointer) is signalling: see `consult::protocol::ViewerState`.
+
+pub mod decode;
+pub mod handlers;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use decode::{DicomInfo, Kind, Limits, Window};
+pub use handlers::api_router;
+
+/// A shared image as clients see it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ImageView {
+    pub id: String,
+    pub room_id: String,
+    pub case_id: Option<String>,
+    pub kind: Kind,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: i64,
+    pub filename: String,
+    /// sha256 of the uploaded bytes.
+    pub sha256: String,
+    pub shared_by_name: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// Where the picture is served (re-encoded, no metadata).
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dicom: Option<DicomInfo>,
+}
