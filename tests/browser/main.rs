@@ -234,12 +234,9 @@ async fn a_coordinator_plans_a_review_across_three_time_zones() {
     b.close().await;
 }
 
-/// The waiting room in two browsers: the patient waits, the doctor admits them, they chat.
-#[tokio::test]
-async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
-    let _media = consilium_tests::browser::MEDIA.lock().await;
-    let (app, logins) = demo_app().await;
-    let admin = login_of(&logins, "admin@");
+/// Books Dr. Hart's next free slot for Nora Berg (as the demo admin): the appointment.
+async fn book_demo_consultation(app: &TestApp, logins: &[DemoLogin]) -> serde_json::Value {
+    let admin = login_of(logins, "admin@");
     let (_, token) = app
         .send_json(
             reqwest::Method::POST,
@@ -258,8 +255,16 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
         .send_json(reqwest::Method::POST, "/api/v1/appointments", Some(&token), &serde_json::json!({"doctor_id": doctor_id, "patient_id": patient_id, "starts_at": slots[0]["starts_at"]}))
         .await;
     assert_eq!(s, 201, "{appt}");
-    let room = format!("/rooms/{}", appt["room_id"].as_str().unwrap());
+    appt
+}
 
+/// The waiting room in two browsers: the patient waits, the doctor admits them, they chat.
+#[tokio::test]
+async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
+    let _media = consilium_tests::browser::MEDIA.lock().await;
+    let (app, logins) = demo_app().await;
+    let appt = book_demo_consultation(&app, &logins).await;
+    let room = format!("/rooms/{}", appt["room_id"].as_str().unwrap());
     let Some(doctor) = Browser::start_with("en", DESKTOP, consilium_tests::browser::FAKE_MEDIA).await else {
         return;
     };
@@ -382,4 +387,87 @@ async fn three_clinicians_hold_a_review_call_and_each_decodes_the_other_two() {
     for b in pages {
         b.close().await;
     }
+}
+
+/// The whole diagnosis flow in two browsers: the doctor shares a photo and a CT slice, the
+/// patient sees both at once; the doctor analyses the photo with the skin model (age, sex and
+/// site given), sees the finding and its heatmap; the patient sees nothing until the doctor
+/// accepts it; the consultation record shows who decided what.
+#[tokio::test]
+async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_sign_off() {
+    let _media = consilium_tests::browser::MEDIA.lock().await;
+    let (app, logins) = demo_app().await;
+    let appt = book_demo_consultation(&app, &logins).await;
+    let room = format!("/rooms/{}", appt["room_id"].as_str().unwrap());
+    let Some(doctor) = Browser::start_with("en", DESKTOP, consilium_tests::browser::FAKE_MEDIA).await else {
+        return;
+    };
+    let Some(patient) = Browser::start_with("zh-CN", PHONE, consilium_tests::browser::FAKE_MEDIA).await
+    else {
+        return;
+    };
+    sign_in(&doctor, &app, login_of(&logins, "amelia.hart@")).await;
+    sign_in(&patient, &app, login_of(&logins, "nora.berg@")).await;
+    doctor.goto(&app.url(&room)).await;
+    doctor.click("#join").await;
+    patient.goto(&app.url(&room)).await;
+    patient.click("#join").await;
+    doctor.wait_for_text("#waiting", "Nora Berg").await;
+    doctor.click("#waiting button.primary").await;
+    patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let upload = |b: &Browser, file: &str| {
+        let path = data.join(file).to_string_lossy().into_owned();
+        let client = b.client.clone();
+        async move {
+            let input = client.find(fantoccini::Locator::Css("#image-file")).await.unwrap();
+            input.send_keys(&path).await.unwrap();
+        }
+    };
+    upload(&doctor, "lesion.jpg").await;
+    patient.wait_for_text("#viewer-caption", "lesion.jpg").await;
+    upload(&doctor, "ct_native.dcm").await;
+    patient.wait_for_text("#viewer-caption", "CT").await;
+    doctor.wait_for_text("#viewer-caption", "Explicit VR Little Endian").await;
+    patient.eval("document.getElementById('images').scrollIntoView()").await;
+    patient.screenshot("images-dicom-zh-CN-phone").await;
+    // Back to the photo, with the facts the skin model needs.
+    doctor.click("#image-list button[data-image]").await;
+    doctor.wait_for_text("#viewer-caption", "lesion.jpg").await;
+    doctor.eval("const s = document.getElementById('analyse-model'); s.value = 'sklesion'; s.dispatchEvent(new Event('change'))").await;
+    doctor.fill("#analyse-facts input[name=age]", "63").await;
+    doctor.eval("const f = document.getElementById('analyse-form'); f.elements.sex.value = 'male'; f.elements.site.value = 'trunk'").await;
+    doctor.click("#analyse").await;
+    let mut ready = false;
+    for _ in 0..150 {
+        let v = doctor.eval("const h = document.getElementById('viewer-heat'); return [!!document.querySelector('.finding.ready .predictions li'), !h.hidden && h.naturalWidth > 0]").await;
+        if v[0] == true && v[1] == true {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ready, "the finding with its heatmap shows for the doctor");
+    doctor.eval("document.getElementById('viewer-frame').scrollIntoView()").await;
+    doctor.screenshot("finding-ready-en-desktop").await;
+    // The patient sees nothing of an unsigned finding.
+    let count = patient.eval("return document.querySelectorAll('.finding').length").await;
+    assert_eq!(count, 0, "no finding reaches the patient before sign-off");
+    doctor.click("[data-decide=accept]").await;
+    doctor.wait_for_text(".finding", "Accepted by Dr. Amelia Hart").await;
+    patient.wait_for_text("#findings", "已接受").await;
+    patient.eval("document.querySelector('.finding').scrollIntoView()").await;
+    patient.screenshot("finding-accepted-zh-CN-phone").await;
+    // The consultation record.
+    doctor.goto(&app.url(&format!("/appointments/{}", appt["id"].as_str().unwrap()))).await;
+    let record = doctor.wait_for_text("table.record", "Accepted").await;
+    assert!(
+        record.contains("Dr. Amelia Hart")
+            && record.contains("lesion.jpg")
+            && record.contains("sklesion 0.2.2"),
+        "{record}"
+    );
+    doctor.screenshot("record-findings-en-desktop").await;
+    doctor.close().await;
+    patient.close().await;
 }

@@ -281,7 +281,7 @@ async function loadModels() {
   const form = $("analyse-form");
   if (!form) return;
   const select = $("analyse-model");
-  select.replaceChildren(...[...models.values()].map((m) => el("option", { value: m.name }, `${m.title} (${m.version})`)));
+  select.replaceChildren(...[...models.values()].map((m) => el("option", { value: m.name }, m.title)));
   select.addEventListener("change", renderFacts);
   renderFacts();
   form.hidden = !models.size || !current;
@@ -370,7 +370,10 @@ function decisionForm(f) {
 }
 
 function card(f) {
-  const head = el("p", { class: "finding-status" }, el("strong", {}, t(f.status)), ` · ${f.model} ${f.model_version}`);
+  const image = images.get(f.image_id);
+  const head = el("p", { class: "finding-status" }, el("strong", {}, t(f.status)),
+    ` · ${f.model} ${f.model_version} · `,
+    el("button", { type: "button", class: "link", onclick: () => select(f.image_id) }, image ? image.filename : "—"));
   const body = [head];
   if (f.status === "running") {
     body.push(el("progress", { max: 1, value: progress.get(f.id) ?? null, "aria-label": t("running") }));
@@ -396,11 +399,12 @@ function card(f) {
     body.push(el("p", { class: "muted" }, t("hidden_note")), decisionForm(f));
   }
   body.push(modelCard(f));
-  return el("article", { class: `finding ${f.status}`, "data-finding": f.id }, ...body);
+  return el("article", { class: `finding ${f.status}${f.image_id === current ? " on-screen" : ""}`, "data-finding": f.id }, ...body);
 }
 
+// Every finding of the room, newest first; those on the image on screen are marked.
 function renderFindings() {
-  const list = [...findings.values()].filter((f) => f.image_id === current).reverse();
+  const list = [...findings.values()].reverse();
   $("findings").replaceChildren(...(list.length ? [el("h3", {}, t("findings")), ...list.map(card)] : []));
 }
 
@@ -424,7 +428,15 @@ export async function start(sender) {
 export const handlers = {
   image_shared(m) { added(m.image, $("follow").checked); },
   viewer: follow,
-  finding(m) { finding(m.finding); },
+  finding(m) {
+    finding(m.finding);
+    // A signed-off finding reaching a patient or guest brings its image on screen.
+    if (!clinical && m.finding.decision && $("follow").checked) {
+      select(m.finding.image_id);
+      heatFor = m.finding.id;
+      renderHeat();
+    }
+  },
   finding_progress(m) {
     progress.set(m.id, m.progress);
     const bar = document.querySelector(`[data-finding="${m.id}"] progress`);
