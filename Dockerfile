@@ -10,8 +10,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /data consilium \
     && mkdir /data && chown consilium /data
 COPY --from=build /consilium /usr/local/bin/consilium
+COPY --from=build /src/models /models
 USER consilium
-ENV CONSILIUM_BIND=0.0.0.0:8080 CONSILIUM_DATA_DIR=/data CONSILIUM_LOG_FORMAT=json
+ENV CONSILIUM_BIND=0.0.0.0:8080 CONSILIUM_DATA_DIR=/data CONSILIUM_LOG_FORMAT=json \
+    CONSILIUM_MODELS_DIR=/models
 EXPOSE 8080 40000-40199/udp
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 ENTRYPOINT ["consilium"]

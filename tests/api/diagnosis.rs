@@ -53,7 +53,24 @@ async fn the_models_are_listed_with_their_cards() {
 /// by `models/parity.py`) within 1e-4.
 #[test]
 fn tract_matches_onnxruntime_on_every_shipped_model() {
-    let registry = Registry::open(&models_dir(), std::sync::Arc::new(Tract));
+    check_parity(&Registry::open(&models_dir(), std::sync::Arc::new(Tract)));
+}
+
+/// The same through the `ort` engine, when built with it and given the library
+/// (`CONSILIUM_ORT_LIB`; .ci/run installs the pinned onnxruntime wheel for it).
+#[cfg(feature = "ort")]
+#[test]
+fn the_ort_engine_matches_onnxruntime_on_every_shipped_model() {
+    let Ok(lib) = std::env::var("CONSILIUM_ORT_LIB") else {
+        assert!(std::env::var("CI").is_err(), "CI runs this test with CONSILIUM_ORT_LIB set");
+        eprintln!("SKIPPED: set CONSILIUM_ORT_LIB to the path of libonnxruntime.so");
+        return;
+    };
+    let backend = consilium::diagnosis::engine::backend("ort", Some(std::path::Path::new(&lib))).unwrap();
+    check_parity(&Registry::open(&models_dir(), backend));
+}
+
+fn check_parity(registry: &Registry) {
     let (mut checked, mut cams) = (0, 0);
     for model in registry.models() {
         let dir = models_dir().join(&model.manifest.name);
@@ -79,7 +96,7 @@ fn tract_matches_onnxruntime_on_every_shipped_model() {
             if let (Some(sum), Some(features)) = (case["cam_sum"].as_f64(), &out.features) {
                 let top = out.top();
                 let (_, _, cam) = consilium::diagnosis::heatmap::ablation_cam_raw(
-                    &registry, model, features, &tabular, top,
+                    registry, model, features, &tabular, top,
                 )
                 .unwrap();
                 let ours: f64 = cam.iter().map(|v| f64::from(*v)).sum();

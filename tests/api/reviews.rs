@@ -335,3 +335,53 @@ async fn the_case_agenda_is_kept_and_every_read_is_audited() {
         && r["actor_id"] == b.new_york.user.id.as_str()
         && r["patient_id"] == patient.user.id.as_str()));
 }
+
+#[tokio::test]
+async fn an_image_shared_in_the_review_call_belongs_to_a_case_of_its_agenda() {
+    let b = board().await;
+    let id = b.review["id"].as_str().unwrap();
+    let room = b.review["room_id"].as_str().unwrap();
+    let patient = b.app.create_user(Role::Patient).await;
+    let (_, r) = b
+        .app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/reviews/{id}/cases"),
+            Some(&b.berlin.token),
+            &json!({"patient_id": patient.user.id, "question": "Excise or observe?"}),
+        )
+        .await;
+    let case = r["cases"][0]["id"].as_str().unwrap().to_string();
+    let share = |token: String, case: String| {
+        let app = &b.app;
+        async move {
+            let r = app
+                .request(
+                    Method::POST,
+                    &format!("/api/v1/rooms/{room}/images?filename=ct.dcm&case_id={case}"),
+                    Some(&token),
+                )
+                .body(consilium_tests::test_data("ct_native.dcm"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, image) = share(b.shanghai.token.clone(), case.clone()).await;
+    assert_eq!(s, 201, "{image}");
+    assert_eq!(image["case_id"], case.as_str());
+    let (s, body) = share(b.shanghai.token.clone(), "another-review-case".into()).await;
+    assert_eq!((s, body["error"]["field"].as_str()), (422, Some("case_id")));
+    let outsider = b.app.create_user(Role::Doctor).await;
+    let (s, _) = share(outsider.token.clone(), case.clone()).await;
+    assert_eq!(s, 404);
+    // Reading the case's image is an audit row about the case's patient.
+    let (s, _) = b.app.get_json(image["url"].as_str().unwrap(), Some(&b.new_york.token)).await;
+    assert_ne!(s, 403);
+    let audit = b.app.audit_actions().await;
+    assert!(
+        audit.iter().any(|a| a["action"] == "image.share" && a["patient_id"] == patient.user.id.as_str()),
+        "the share is recorded against the case's patient"
+    );
+}

@@ -40,6 +40,19 @@ async fn main() {
             Err(e) => println!("ort engine unavailable: {e:#}"),
         }
     }
+    // onnxruntime (Python) figures from models/bench_onnxruntime.py, one JSON object a line.
+    let baseline: Vec<serde_json::Value> = arg("--baseline")
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let ort_python = |model: &str, threads: u64| {
+        baseline
+            .iter()
+            .find(|b| b["model"].as_str().is_some_and(|m| m.ends_with(model)) && b["threads"] == threads)
+            .cloned()
+    };
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     println!("cores {workers}; {iterations} iterations per figure");
     for engine in engines {
@@ -73,8 +86,14 @@ async fn main() {
             }
             one.sort();
             let seq_rate = 1.0 / one.iter().map(Duration::as_secs_f64).sum::<f64>() * iterations as f64;
+            let versus = ort_python(name, 1)
+                .map(|b| {
+                    let ratio = ms(percentile(&one, 0.5)) / b["p50_ms"].as_f64().unwrap();
+                    format!("  = {ratio:.2}× onnxruntime-python (1 thread, p50 {} ms)", b["p50_ms"])
+                })
+                .unwrap_or_default();
             println!(
-                "{:<6} {name:<13} one at a time   p50 {:>8.2} ms  p99 {:>8.2} ms  {:>7.1}/s  (first run incl. load {:.0} ms)",
+                "{:<6} {name:<13} one at a time   p50 {:>8.2} ms  p99 {:>8.2} ms  {:>7.1}/s  (first run incl. load {:.0} ms){versus}",
                 engine.name(),
                 ms(percentile(&one, 0.5)),
                 ms(percentile(&one, 0.99)),
@@ -107,8 +126,16 @@ async fn main() {
             let wall = t.elapsed();
             all.sort();
             let rate = all.len() as f64 / wall.as_secs_f64();
+            let versus: String = [1u64, 2]
+                .iter()
+                .filter_map(|t| {
+                    let b = ort_python(name, *t)?;
+                    let base = b["throughput_per_s"].as_f64()?;
+                    Some(format!("  = {:.2}× onnxruntime-python sequential {t} thr ({base}/s)", rate / base))
+                })
+                .collect();
             println!(
-                "{:<6} {name:<13} 8 clients       p50 {:>8.2} ms  p99 {:>8.2} ms  {:>7.1}/s  ({:.2}× one at a time)",
+                "{:<6} {name:<13} 8 clients       p50 {:>8.2} ms  p99 {:>8.2} ms  {:>7.1}/s  ({:.2}× one at a time){versus}",
                 engine.name(),
                 ms(percentile(&all, 0.5)),
                 ms(percentile(&all, 0.99)),

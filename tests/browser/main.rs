@@ -431,6 +431,24 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
     doctor.wait_for_text("#viewer-caption", "Explicit VR Little Endian").await;
     patient.eval("document.getElementById('images').scrollIntoView()").await;
     patient.screenshot("images-dicom-zh-CN-phone").await;
+    // A still from the patient's live camera, taken by the doctor, reaches the patient too.
+    doctor.wait_decoding(1).await;
+    doctor.click("#image-capture").await;
+    patient.wait_for_text("#viewer-caption", "still-").await;
+    // The presenter's zoom follows on the patient's screen.
+    doctor.click("#present").await;
+    doctor.click("#zoom-in").await;
+    let mut followed = false;
+    for _ in 0..50 {
+        let t = patient.eval("return document.getElementById('viewer-canvas').style.transform").await;
+        if t.as_str().is_some_and(|t| t.contains("scale(1.5)")) {
+            followed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(followed, "the patient's viewer follows the presenter's zoom");
+    doctor.click("#present").await;
     // Back to the photo, with the facts the skin model needs.
     doctor.click("#image-list button[data-image]").await;
     doctor.wait_for_text("#viewer-caption", "lesion.jpg").await;

@@ -60,7 +60,8 @@ async function api(method, url, body, type = "application/json") {
 async function upload(blob, name) {
   setStatus(t("uploading"));
   try {
-    const url = `/api/v1/rooms/${roomId}/images?filename=${encodeURIComponent(name || "image")}`;
+    const kase = document.getElementById("image-case")?.value;
+    const url = `/api/v1/rooms/${roomId}/images?filename=${encodeURIComponent(name || "image")}${kase ? `&case_id=${kase}` : ""}`;
     const image = await api("POST", url, blob, "application/octet-stream");
     setStatus("");
     added(image, true);

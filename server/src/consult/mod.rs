@@ -88,6 +88,8 @@ struct RoomPage {
     clinical: bool,
     /// Texts of the image viewer and findings, for its script.
     img_i18n: String,
+    /// In a case review, for clinicians: the agenda's cases a shared image can belong to.
+    cases: Vec<(String, String)>,
 }
 
 /// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat), for account
@@ -110,12 +112,33 @@ pub async fn page(
             access::Access { room_id: id.clone(), role: guest.role, patient_id: None }
         }
     };
+    let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {
+        cases,
         img_i18n,
         page,
         room_id: id,
         role: access.role.as_str(),
         clinical: access.role.is_clinical(),
     }))
+}
+
+/// The cases on a review room's agenda as `(id, "1. question")`, empty for other rooms.
+async fn review_cases(state: &AppState, room_id: &str) -> Result<Vec<(String, String)>> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT c.id, c.position, c.question FROM review_cases c JOIN reviews r ON r.id = c.review_id
+         WHERE r.room_id = $1 ORDER BY c.position",
+    )
+    .bind(room_id)
+    .fetch_all(&state.db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let question: String = r.try_get("question")?;
+            let short: String = question.chars().take(60).collect();
+            Ok((r.try_get("id")?, format!("{}. {short}", r.try_get::<i32, _>("position")?)))
+        })
+        .collect()
 }

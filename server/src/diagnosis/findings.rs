@@ -326,6 +326,7 @@ async fn finish(
 /// A signed-off finding as the consultation record and the case review show it.
 #[derive(Clone, Debug)]
 pub struct RecordEntry {
+    /// The image's file name, with the review case's number when it belongs to one.
     pub image: String,
     pub model: String,
     pub outcome: String,
@@ -339,8 +340,8 @@ pub struct RecordEntry {
 /// The signed-off findings of a room, oldest first (the record never shows unsigned ones).
 pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<RecordEntry>> {
     let rows = sqlx::query(
-        "SELECT i.filename, f.model, f.model_version, f.status, f.decision_label, f.decision_note, f.decided_by_name, f.decided_at
-         FROM findings f JOIN images i ON i.id = f.image_id
+        "SELECT i.filename, c.position, f.model, f.model_version, f.status, f.decision_label, f.decision_note, f.decided_by_name, f.decided_at
+         FROM findings f JOIN images i ON i.id = f.image_id LEFT JOIN review_cases c ON c.id = i.case_id
          WHERE f.room_id = $1 AND f.status IN ('accepted', 'amended', 'rejected') ORDER BY f.decided_at, f.id",
     )
     .bind(room_id)
@@ -352,8 +353,13 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
             let at = jiff::Timestamp::from_millisecond(at)
                 .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default();
+            let filename: String = r.try_get("filename")?;
+            let image = match r.try_get::<Option<i64>, _>("position")? {
+                Some(case) => format!("{filename} (#{case})"),
+                None => filename,
+            };
             Ok(RecordEntry {
-                image: r.try_get("filename")?,
+                image,
                 model: format!(
                     "{} {}",
                     r.try_get::<String, _>("model")?,

@@ -44,6 +44,8 @@ impl Backend for Ort {
                 let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
                 let session = ort::session::Session::builder()
                     .map_err(|e| err(&e))?
+                    .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+                    .map_err(|e| err(&e))?
                     .with_intra_threads(1)
                     .map_err(|e| err(&e))?
                     .commit_from_file(path)

@@ -126,6 +126,8 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("record.amended", "Amended", "已修改"),
     ("record.rejected", "Rejected", "已拒绝"),
     ("img.title", "Images", "图像"),
+    ("img.case", "For case", "所属病例"),
+    ("img.no_case", "the whole review", "整个会诊"),
     ("img.share", "Share image", "分享图像"),
     ("img.capture", "Capture still", "截取画面"),
     (
