@@ -95,10 +95,9 @@ fn check_parity(registry: &Registry) {
             );
             if let (Some(sum), Some(features)) = (case["cam_sum"].as_f64(), &out.features) {
                 let top = out.top();
-                let (_, _, cam) = consilium::diagnosis::heatmap::ablation_cam_raw(
-                    registry, model, features, &tabular, top,
-                )
-                .unwrap();
+                let (_, _, cam) =
+                    consilium::diagnosis::heatmap::ablation_cam_raw(registry, model, features, &tabular, top)
+                        .unwrap();
                 let ours: f64 = cam.iter().map(|v| f64::from(*v)).sum();
                 assert!(
                     (ours - sum).abs() <= 1e-3 * sum.abs().max(1.0),
@@ -285,6 +284,8 @@ async fn a_finding_reaches_the_patient_only_after_a_clinician_signs_it_off() {
     for a in ["image.share", "finding.request", "finding.ready", "finding.amend", "finding.list"] {
         assert!(actions.iter().any(|x| x == a), "audit lacks {a}: {actions:?}");
     }
+    let metrics = c.app.request(Method::GET, "/metrics", None).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("diagnosis_analyses_total{model=\"sklesion\",outcome=\"ready\"}"), "{metrics}");
 }
 
 #[tokio::test]

@@ -199,12 +199,16 @@ pub async fn start(
             })
         }
     };
-    let pending = diagnosis.pool.submit(job).map_err(|e| match e {
-        PoolError::Busy => {
-            AppError::Unavailable("the diagnosis queue is full; try again in a few seconds".into())
+    let pending = diagnosis.pool.submit(job).map_err(|e| {
+        metrics::counter!("diagnosis_refused_total").increment(1);
+        match e {
+            PoolError::Busy => {
+                AppError::Unavailable("the diagnosis queue is full; try again in a few seconds".into())
+            }
+            other => AppError::Unavailable(other.to_string()),
         }
-        other => AppError::Unavailable(other.to_string()),
     })?;
+    let queued_at = std::time::Instant::now();
     let now = now_ms();
     let mut tx = state.db.begin().await?;
     sqlx::query(
@@ -236,6 +240,7 @@ pub async fn start(
     let room = room_id.to_string();
     let timeout = diagnosis.pool.timeout();
     let patient = patient.map(str::to_string);
+    let model_name = model.manifest.name.clone();
     tokio::spawn(async move {
         let result = {
             let wait = tokio::time::timeout(timeout, pending);
@@ -254,6 +259,12 @@ pub async fn start(
             Ok(Err(_)) => Err("the inference worker stopped".into()),
             Err(_) => Err(format!("the analysis took longer than {} s", timeout.as_secs())),
         };
+        let labels = [
+            ("model", model_name.clone()),
+            ("outcome", if outcome.is_ok() { "ready" } else { "failed" }.to_string()),
+        ];
+        metrics::counter!("diagnosis_analyses_total", &labels).increment(1);
+        metrics::histogram!("diagnosis_analysis_seconds", &labels).record(queued_at.elapsed().as_secs_f64());
         if let Err(e) = finish(&state, &id, outcome, patient.as_deref()).await {
             tracing::error!(finding = %id, error = %e, "recording a finding");
         }
