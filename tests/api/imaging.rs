@@ -187,3 +187,17 @@ async fn only_people_in_the_room_share_and_patients_only_once_admitted() {
     let (status, _) = c.app.get_json(image["url"].as_str().unwrap(), Some(&c.patient.token)).await;
     assert_eq!(status, 403, "a patient outside the call does not see the room's images");
 }
+
+#[tokio::test]
+async fn a_room_holds_at_most_200_images() {
+    let c = consult().await;
+    let (_doctor, _patient) = in_call(&c).await;
+    let png = test_data("photo.png");
+    for i in 0..consilium::imaging::handlers::MAX_IMAGES_PER_ROOM {
+        let (status, body) = share(&c, &c.doctor.token, &format!("p{i}.png"), png.clone()).await;
+        assert_eq!(status, 201, "{i}: {body}");
+    }
+    let (status, body) = share(&c, &c.doctor.token, "one-more.png", png).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(image_rows(&c).await, consilium::imaging::handlers::MAX_IMAGES_PER_ROOM);
+}

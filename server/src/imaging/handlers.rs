@@ -29,6 +29,8 @@ use crate::records::audit::{self, Actor, Event};
 /// Longest side of the picture sent to browsers; larger uploads are scaled down for display
 /// (the original is kept for analysis).
 const DISPLAY_SIDE: u32 = 2048;
+/// Images one room may hold: a bound on what one participant can make us store.
+pub const MAX_IMAGES_PER_ROOM: i64 = 200;
 
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload, list)).routes(routes!(display))
@@ -175,6 +177,14 @@ pub async fn upload(
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(AppError::TooLarge(limit));
+    }
+    let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM images WHERE room_id = $1")
+        .bind(&room_id)
+        .fetch_one(&state.db)
+        .await?
+        .try_get("n")?;
+    if held >= MAX_IMAGES_PER_ROOM {
+        return Err(AppError::Conflict(format!("this room already holds {MAX_IMAGES_PER_ROOM} images")));
     }
     let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::TooLarge(limit))?;
     if bytes.is_empty() {
