@@ -188,6 +188,61 @@ fn presets(modality: &str) -> Vec<Window> {
 
 type Obj = FileDicomObject<InMemDicomObject>;
 
+/// Checks the first frame's RLE segments (PS3.5 G) before dicom-rs decodes them: its RLE
+/// decoder (0.10.1) indexes past a segment that decodes to fewer bytes than the image needs, a
+/// panic found by fuzzing (`fuzz/`).
+fn check_rle(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
+    let bad = |m: &str| ImageError::Corrupt(format!("the DICOM RLE data is damaged: {m}"));
+    let spp = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1) as usize;
+    let bytes = int(obj, tags::BITS_ALLOCATED).unwrap_or(8).div_ceil(8) as usize;
+    let element = obj.element(tags::PIXEL_DATA).map_err(|_| bad("no pixel data"))?;
+    let fragment = element.value().fragments().and_then(|f| f.first()).ok_or_else(|| bad("no fragments"))?;
+    let header = |i: usize| -> Option<usize> {
+        let b = fragment.get(i * 4..i * 4 + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let count = header(0).ok_or_else(|| bad("no header"))?;
+    if count > 15 || count < spp * bytes {
+        return Err(bad("wrong number of segments"));
+    }
+    let mut offsets: Vec<usize> =
+        (1..=count).map(header).collect::<Option<_>>().ok_or_else(|| bad("short header"))?;
+    offsets.push(fragment.len());
+    let needed = rows as usize * cols as usize;
+    for pair in offsets.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        if start < 64 || start > end || end > fragment.len() {
+            return Err(bad("segment offsets out of order"));
+        }
+        if packbits_len(&fragment[start..end]) < needed {
+            return Err(bad("a segment is shorter than the image"));
+        }
+    }
+    Ok(())
+}
+
+/// How many bytes a PackBits segment decodes to.
+fn packbits_len(segment: &[u8]) -> usize {
+    let (mut i, mut out) = (0, 0usize);
+    while i < segment.len() {
+        let n = segment[i] as i8;
+        i += 1;
+        match n {
+            0..=127 => {
+                let run = (n as usize + 1).min(segment.len() - i);
+                out += run;
+                i += run;
+            }
+            -127..=-1 if i < segment.len() => {
+                out += 1 + n.unsigned_abs() as usize;
+                i += 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The DICOM linear VOI function (PS3.3 C.11.2.1.2.1) onto 0–255.
 fn window_level(x: f64, center: f64, width: f64) -> u8 {
     let y = ((x - (center - 0.5)) / (width - 1.0).max(1.0) + 0.5).clamp(0.0, 1.0);
@@ -225,8 +280,12 @@ pub fn dicom(
         return Err(ImageError::Corrupt("the DICOM file holds no image (no Pixel Data)".into()));
     }
     let modality = text(&obj, tags::MODALITY);
-    let decoded = obj
-        .decode_pixel_data_frame(0)
+    if uid == "1.2.840.10008.1.2.5" {
+        check_rle(&obj, rows, cols)?;
+    }
+    // A decoder that still panics on some hostile file must cost that upload, not the server.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(0)))
+        .map_err(|_| ImageError::Corrupt("the DICOM pixel data cannot be decoded".into()))?
         .map_err(|e| ImageError::Corrupt(format!("the DICOM pixel data cannot be decoded: {e}")))?;
     let mut windows: Vec<Window> = decoded
         .window()
