@@ -70,6 +70,18 @@ fn every_shipped_dicom_encoding_decodes_and_the_rest_are_refused_clearly() {
         decode::decode(&test_data("truncated.dcm"), Limits::default()),
         Err(ImageError::Corrupt(_))
     ));
+    // Found by fuzzing: an RLE segment shorter than the image made dicom-rs 0.10.1 panic.
+    for found in
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fuzz")).unwrap()
+    {
+        let path = found.unwrap().path();
+        let result = decode::decode(&std::fs::read(&path).unwrap(), Limits::default());
+        assert!(
+            matches!(result, Err(ImageError::Corrupt(_) | ImageError::Unsupported(_))),
+            "{}: {result:?}",
+            path.display()
+        );
+    }
     let small = Limits { max_side: 100, max_pixels: 10_000 };
     assert!(matches!(decode::decode(&test_data("ct_native.dcm"), small), Err(ImageError::TooLarge(_))));
     assert!(matches!(decode::decode(&test_data("photo.png"), small), Err(ImageError::TooLarge(_))));
