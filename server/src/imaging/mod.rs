@@ -3,6 +3,7 @@
 //! viewer itself (zoom, pan, pointer) is signalling: see `consult::protocol::ViewerState`.
 
 pub mod decode;
+mod dicom_lengths;
 pub mod handlers;
 pub mod store;
 
