@@ -106,8 +106,6 @@ pub async fn spawn_app_on(postgres: Option<&str>, adjust: impl FnOnce(&mut Confi
         jwt_secret: Some("test-secret-test-secret-test-secret-0123".into()),
         demo_on_first_start: false,
         models_dir: models_dir(),
-        // Models load on first use: most tests never analyse anything.
-        models_preload: false,
         ..Config::default()
     };
     adjust(&mut config);
