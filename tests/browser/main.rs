@@ -485,6 +485,7 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
             && record.contains("sklesion 0.2.2"),
         "{record}"
     );
+    doctor.eval("document.querySelector('table.record').scrollIntoView()").await;
     doctor.screenshot("record-findings-en-desktop").await;
     doctor.close().await;
     patient.close().await;
