@@ -245,6 +245,39 @@ fn check_rle(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Checks that the first frame's JPEG stream has the size, components and precision the DICOM
+/// header promises: dicom-rs 0.10.1 copies the decoded picture into a buffer sized from the
+/// header and panics when they differ (the fuzzer's third find).
+fn check_jpeg(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
+    let bad = |m: &str| ImageError::Corrupt(format!("the DICOM JPEG data is damaged: {m}"));
+    let spp = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(8);
+    let element = obj.element(tags::PIXEL_DATA).map_err(|_| bad("no pixel data"))?;
+    let fragment = element.value().fragments().and_then(|f| f.first()).ok_or_else(|| bad("no fragments"))?;
+    // Walk the markers up to the frame header (SOFn: C0–CF except C4, C8, CC).
+    let mut i = 2;
+    while i + 9 < fragment.len() {
+        if fragment[i] != 0xFF {
+            return Err(bad("no frame header"));
+        }
+        let marker = fragment[i + 1];
+        let len = u16::from_be_bytes([fragment[i + 2], fragment[i + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let precision = u32::from(fragment[i + 4]);
+            let height = u32::from(u16::from_be_bytes([fragment[i + 5], fragment[i + 6]]));
+            let width = u32::from(u16::from_be_bytes([fragment[i + 7], fragment[i + 8]]));
+            let components = u32::from(fragment[i + 9]);
+            let depth_ok = if precision <= 8 { bits == 8 } else { bits == 16 };
+            if (height, width, components) != (rows, cols, spp) || !depth_ok {
+                return Err(bad("its picture does not match the image size in the header"));
+            }
+            return Ok(());
+        }
+        i += 2 + len;
+    }
+    Err(bad("no frame header"))
+}
+
 /// How many bytes a PackBits segment decodes to.
 fn packbits_len(segment: &[u8]) -> usize {
     let (mut i, mut out) = (0, 0usize);
@@ -310,6 +343,9 @@ pub fn dicom(
     let modality = text(&obj, tags::MODALITY);
     if uid == "1.2.840.10008.1.2.5" {
         check_rle(&obj, rows, cols)?;
+    }
+    if uid.starts_with("1.2.840.10008.1.2.4.") {
+        check_jpeg(&obj, rows, cols)?;
     }
     // A decoder that still panics on some hostile file must cost that upload, not the server.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(0)))
