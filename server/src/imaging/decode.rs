@@ -188,30 +188,6 @@ fn presets(modality: &str) -> Vec<Window> {
 
 type Obj = FileDicomObject<InMemDicomObject>;
 
-/// The Transfer Syntax UID (0002,0010) from the meta group, found by a plain scan.
-fn meta_transfer_syntax(bytes: &[u8]) -> Option<String> {
-    let mut pos = 132;
-    while pos + 8 <= bytes.len() {
-        let group = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
-        let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
-        if group != 0x0002 {
-            return None;
-        }
-        let long = matches!(&bytes[pos + 4..pos + 6], b"OB" | b"OW" | b"UN" | b"UT" | b"SQ" | b"UC" | b"UR");
-        let (len, header) = if long {
-            (u32::from_le_bytes(bytes.get(pos + 8..pos + 12)?.try_into().ok()?) as usize, 12)
-        } else {
-            (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize, 8)
-        };
-        let value = bytes.get(pos + header..pos + header + len)?;
-        if element == 0x0010 {
-            return Some(String::from_utf8_lossy(value).trim_end_matches(['\0', ' ']).to_string());
-        }
-        pos += header + len;
-    }
-    None
-}
-
 /// Checks the first frame's RLE segments (PS3.5 G) before dicom-rs decodes them: its RLE
 /// decoder (0.10.1) indexes past a segment that decodes to fewer bytes than the image needs, a
 /// panic found by fuzzing (`fuzz/`).
@@ -320,9 +296,8 @@ pub fn dicom(
     limits: Limits,
     window: Option<&Window>,
 ) -> Result<(RgbImage, DicomInfo), ImageError> {
-    // The transfer syntax, read by the header walk below before the parser sees anything.
-    let uid = meta_transfer_syntax(bytes).unwrap_or_default();
-    super::dicom_lengths::check(bytes, &uid, (limits.max_pixels * 8) as usize)
+    // Every declared length is checked before the parser allocates for it.
+    super::dicom_lengths::check(bytes, (limits.max_pixels * 8) as usize)
         .map_err(|m| ImageError::Corrupt(format!("unreadable DICOM: {m}")))?;
     let obj = OpenFileOptions::new()
         .from_reader(&bytes[128..])

@@ -21,14 +21,15 @@ enum Syntax {
     ImplicitLittle,
 }
 
-/// Checks `file` (a Part 10 file: preamble, `DICM`, meta group, data set) whose transfer
-/// syntax is `uid`; `max_inflated` bounds a deflated data set. The error says what is wrong.
-pub fn check(file: &[u8], uid: &str, max_inflated: usize) -> Result<(), String> {
-    let meta_end = walk(file, 132, Syntax::ExplicitLittle, true)?;
+/// Checks `file` (a Part 10 file: preamble, `DICM`, meta group, data set) and returns its
+/// transfer syntax UID; `max_inflated` bounds a deflated data set. The error says what is wrong.
+pub fn check(file: &[u8], max_inflated: usize) -> Result<String, String> {
+    let mut uid = String::new();
+    let meta_end = walk(file, 132, Syntax::ExplicitLittle, Some(&mut uid))?;
     let body = &file[meta_end..];
-    match uid {
-        "1.2.840.10008.1.2" => walk(body, 0, Syntax::ImplicitLittle, false).map(drop),
-        "1.2.840.10008.1.2.2" => walk(body, 0, Syntax::ExplicitBig, false).map(drop),
+    let checked = match uid.as_str() {
+        "1.2.840.10008.1.2" => walk(body, 0, Syntax::ImplicitLittle, None).map(drop),
+        "1.2.840.10008.1.2.2" => walk(body, 0, Syntax::ExplicitBig, None).map(drop),
         "1.2.840.10008.1.2.1.99" => {
             let mut inflated = Vec::new();
             flate2::read::DeflateDecoder::new(body)
@@ -38,16 +39,17 @@ pub fn check(file: &[u8], uid: &str, max_inflated: usize) -> Result<(), String> 
             if inflated.len() > max_inflated {
                 return Err(format!("the deflated data set inflates past {max_inflated} bytes"));
             }
-            walk(&inflated, 0, Syntax::ExplicitLittle, false).map(drop)
+            walk(&inflated, 0, Syntax::ExplicitLittle, None).map(drop)
         }
-        _ => walk(body, 0, Syntax::ExplicitLittle, false).map(drop),
-    }
+        _ => walk(body, 0, Syntax::ExplicitLittle, None).map(drop),
+    };
+    checked.map(|()| uid)
 }
 
-/// Walks headers from `pos`; with `meta_only`, stops at the first element past group 2 and
-/// returns its offset. Containers (sequences, items) are entered, not skipped, so nested
+/// Walks headers from `pos`; with `meta`, walks the meta group only, stores its Transfer
+/// Syntax UID there and returns the offset of the first element past group 2. Containers (sequences, items) are entered, not skipped, so nested
 /// lengths are checked too; fragments of encapsulated pixel data are skipped.
-fn walk(b: &[u8], mut pos: usize, syntax: Syntax, meta_only: bool) -> Result<usize, String> {
+fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>) -> Result<usize, String> {
     let u16_at = |p: usize| -> Option<u16> {
         let s = b.get(p..p + 2)?;
         Some(if syntax == Syntax::ExplicitBig {
@@ -65,7 +67,7 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, meta_only: bool) -> Result<usi
     let mut fragments = false; // inside undefined-length pixel data
     while pos < b.len() {
         let (group, element) = (u16_at(pos).ok_or_else(short)?, u16_at(pos + 2).ok_or_else(short)?);
-        if meta_only && group != 0x0002 {
+        if meta.is_some() && group != 0x0002 {
             return Ok(pos);
         }
         if group == 0xFFFE {
@@ -114,6 +116,11 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, meta_only: bool) -> Result<usi
             continue; // contents follow inline, up to a delimiter
         }
         fit(len, b.len() - pos)?;
+        if let Some(uid) = meta.as_deref_mut().filter(|_| (group, element) == (0x0002, 0x0010)) {
+            *uid = String::from_utf8_lossy(&b[pos..pos + len as usize])
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
         let sequence = match vr {
             Some(vr) => vr == VR::SQ,
             None => StandardDataDictionary
@@ -124,7 +131,7 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, meta_only: bool) -> Result<usi
             pos += len as usize;
         }
     }
-    if meta_only { Err("the DICOM file has no data set after its meta group".into()) } else { Ok(pos) }
+    if meta.is_some() { Err("the DICOM file has no data set after its meta group".into()) } else { Ok(pos) }
 }
 
 fn fit(len: u32, remaining: usize) -> Result<(), String> {
