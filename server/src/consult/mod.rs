@@ -98,20 +98,11 @@ pub async fn page(
     State(state): State<AppState>,
     page: crate::web::PageCtx,
     user: Option<CurrentUser>,
+    ClientAddr(addr): ClientAddr,
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response> {
-    let access = match user {
-        Some(u) => access::resolve(&state.db, &u, &id).await?,
-        None => {
-            let guest =
-                invites::guest(&state, &headers).await?.ok_or(crate::error::AppError::Unauthorized)?;
-            if guest.room_id != id {
-                return Err(crate::error::AppError::NotFound("room"));
-            }
-            access::Access { room_id: id.clone(), role: guest.role, patient_id: None }
-        }
-    };
+    let (ws::Entrant { access, .. }, _) = ws::entrant(&state, user, &headers, &id, &addr).await?;
     let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {

@@ -78,12 +78,11 @@ pub async fn enter(
     addr: &str,
 ) -> Result<Entrant> {
     let (entrant, actor) = entrant(state, user, headers, room_id, addr).await?;
-    let mut conn = state.db.acquire().await?;
     let event = Event::new("room.join")
         .object("room", room_id)
         .patient(entrant.access.patient_id.as_deref())
         .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
-    audit::record(&mut conn, &actor, event).await?;
+    audit::record_read(&state.db, &actor, event).await?;
     Ok(entrant)
 }
 

@@ -137,9 +137,8 @@ pub async fn room_findings(
         .filter(|f| clinical || f.signed_off())
         .collect();
     let patient = room_patient(&state, &room_id, None).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("finding.list").object("room", &room_id).patient(patient.as_deref()),
     )
@@ -178,9 +177,8 @@ pub async fn get_finding(
 ) -> Result<Json<FindingView>> {
     let (finding, _, actor, _) = visible(&state, user, &headers, &addr, &id).await?;
     let patient = patient_of(&state, &finding).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("finding.read").object("finding", &id).patient(patient.as_deref()),
     )
@@ -212,9 +210,8 @@ pub async fn heatmap(
         .map_err(anyhow::Error::from)?
         .map_err(anyhow::Error::from)?;
     let patient = patient_of(&state, &finding).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("finding.heatmap").object("finding", &id).patient(patient.as_deref()),
     )

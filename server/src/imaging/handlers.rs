@@ -288,9 +288,8 @@ pub async fn list(
     .await?;
     let images = rows.iter().map(view).collect::<Result<Vec<_>>>()?;
     let patient = room_patient(&state, &room_id, None).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("image.list").object("room", &room_id).patient(patient.as_deref()),
     )
@@ -344,9 +343,8 @@ pub async fn display(
     .await
     .map_err(anyhow::Error::from)??;
     let patient = room_patient(&state, &image.room_id, image.case_id.as_deref()).await?;
-    let mut conn = state.db.acquire().await?;
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("image.view").object("image", &id).patient(patient.as_deref()),
     )

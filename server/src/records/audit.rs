@@ -67,6 +67,12 @@ impl<'a> Event<'a> {
 }
 
 /// Writes one audit row.
+/// Records an event that has no transaction of its own (a read), on a pooled connection.
+pub async fn record_read(db: &Db, actor: &Actor, e: Event<'_>) -> Result<()> {
+    let mut conn = db.acquire().await?;
+    record(&mut conn, actor, e).await
+}
+
 pub async fn record(conn: &mut AnyConnection, actor: &Actor, e: Event<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_id, actor_role, action, patient_id, object_type,
