@@ -24,12 +24,14 @@ enum Syntax {
 /// Checks `file` (a Part 10 file: preamble, `DICM`, meta group, data set) and returns its
 /// transfer syntax UID; `max_inflated` bounds a deflated data set. The error says what is wrong.
 pub fn check(file: &[u8], max_inflated: usize) -> Result<String, String> {
-    let mut uid = String::new();
-    let meta_end = walk(file, 132, Syntax::ExplicitLittle, Some(&mut uid))?;
+    let (uid, meta_end) = meta_group(file)?;
     let body = &file[meta_end..];
+    if body.is_empty() {
+        return Err("the DICOM file has no data set after its meta group".into());
+    }
     let checked = match uid.as_str() {
-        "1.2.840.10008.1.2" => walk(body, 0, Syntax::ImplicitLittle, None).map(drop),
-        "1.2.840.10008.1.2.2" => walk(body, 0, Syntax::ExplicitBig, None).map(drop),
+        "1.2.840.10008.1.2" => walk(body, Syntax::ImplicitLittle),
+        "1.2.840.10008.1.2.2" => walk(body, Syntax::ExplicitBig),
         "1.2.840.10008.1.2.1.99" => {
             let mut inflated = Vec::new();
             flate2::read::DeflateDecoder::new(body)
@@ -39,17 +41,75 @@ pub fn check(file: &[u8], max_inflated: usize) -> Result<String, String> {
             if inflated.len() > max_inflated {
                 return Err(format!("the deflated data set inflates past {max_inflated} bytes"));
             }
-            walk(&inflated, 0, Syntax::ExplicitLittle, None).map(drop)
+            walk(&inflated, Syntax::ExplicitLittle)
         }
-        _ => walk(body, 0, Syntax::ExplicitLittle, None).map(drop),
+        _ => walk(body, Syntax::ExplicitLittle),
     };
     checked.map(|()| uid)
 }
 
-/// Walks headers from `pos`; with `meta`, walks the meta group only, stores its Transfer
-/// Syntax UID there and returns the offset of the first element past group 2. Containers (sequences, items) are entered, not skipped, so nested
-/// lengths are checked too; fragments of encapsulated pixel data are skipped.
-fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>) -> Result<usize, String> {
+/// Reads the file meta group the way dicom-rs does, so both agree on where the data set
+/// starts: it opens with its Group Length (0002,0000), and elements (of any group, explicit VR
+/// little endian, defined lengths, values skipped whole) are read until that many bytes are
+/// consumed. Returns the Transfer Syntax UID and the offset of the data set. (Ending the group
+/// at the first element outside group 2 instead let a fuzzed file inflate a deflated data set
+/// from other bytes than the parser did, and slip a 2.6 GB length past this check.)
+fn meta_group(b: &[u8]) -> Result<(String, usize), String> {
+    let short = || "the DICOM file ends inside its meta group".to_string();
+    let le16 = |p: usize| b.get(p..p + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(short);
+    let le32 =
+        |p: usize| b.get(p..p + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(short);
+    if (le16(132)?, le16(134)?, b.get(136..138)) != (0x0002, 0x0000, Some(b"UL")) || le16(138)? != 4 {
+        return Err("the DICOM meta group does not start with its group length (0002,0000)".into());
+    }
+    let group_length = le32(140)? as usize;
+    let (start, mut pos) = (144, 144);
+    let mut uid = None;
+    while pos - start < group_length {
+        let (group, element) = (le16(pos)?, le16(pos + 2)?);
+        let vr = b.get(pos + 4..pos + 6).ok_or_else(short)?;
+        let vr = VR::from_binary([vr[0], vr[1]]).unwrap_or(VR::UN); // as dicom-rs reads it
+        let (len, header) =
+            if long_length(vr) { (le32(pos + 8)?, 12) } else { (u32::from(le16(pos + 6)?), 8) };
+        pos += header;
+        if len == UNDEFINED {
+            return Err(format!("the meta element ({group:04X},{element:04X}) has no defined length"));
+        }
+        fit(len, b.len() - pos)?;
+        if (group, element) == (0x0002, 0x0010) {
+            let value = String::from_utf8_lossy(&b[pos..pos + len as usize]);
+            uid = Some(value.trim_end_matches(['\0', ' ']).to_string());
+        }
+        pos += len as usize;
+    }
+    let uid = uid.ok_or("the DICOM meta group names no transfer syntax (0002,0010)")?;
+    Ok((uid, pos))
+}
+
+/// Explicit VRs whose header has a 4-byte length (after two reserved bytes).
+fn long_length(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    )
+}
+
+/// Walks a data set's element headers. Containers (sequences, items) are entered, not
+/// skipped, so nested lengths are checked too; fragments of encapsulated pixel data are skipped.
+fn walk(b: &[u8], syntax: Syntax) -> Result<(), String> {
+    let mut pos = 0;
     let u16_at = |p: usize| -> Option<u16> {
         let s = b.get(p..p + 2)?;
         Some(if syntax == Syntax::ExplicitBig {
@@ -67,9 +127,6 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>)
     let mut fragments = false; // inside undefined-length pixel data
     while pos < b.len() {
         let (group, element) = (u16_at(pos).ok_or_else(short)?, u16_at(pos + 2).ok_or_else(short)?);
-        if meta.is_some() && group != 0x0002 {
-            return Ok(pos);
-        }
         if group == 0xFFFE {
             // Item or delimiter: no VR, a 4-byte length (always little endian in the meta
             // group's sense for LE syntaxes; big endian files use big endian here too).
@@ -83,26 +140,12 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>)
             }
             continue;
         }
-        let explicit = syntax != Syntax::ImplicitLittle || group == 0x0002;
+        let explicit = syntax != Syntax::ImplicitLittle;
         let (vr, len, header) = if explicit {
             let vr = b.get(pos + 4..pos + 6).ok_or_else(short)?;
-            let vr = VR::from_binary([vr[0], vr[1]]).ok_or_else(|| format!("unknown VR at byte {pos}"))?;
-            if matches!(
-                vr,
-                VR::OB
-                    | VR::OD
-                    | VR::OF
-                    | VR::OL
-                    | VR::OV
-                    | VR::OW
-                    | VR::SQ
-                    | VR::SV
-                    | VR::UC
-                    | VR::UN
-                    | VR::UR
-                    | VR::UT
-                    | VR::UV
-            ) {
+            // An unknown VR is read as UN (4-byte length), as dicom-rs and PS3.5 6.2.2 do.
+            let vr = VR::from_binary([vr[0], vr[1]]).unwrap_or(VR::UN);
+            if long_length(vr) {
                 (Some(vr), u32_at(pos + 8).ok_or_else(short)?, 12)
             } else {
                 (Some(vr), u32::from(u16_at(pos + 6).ok_or_else(short)?), 8)
@@ -116,11 +159,6 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>)
             continue; // contents follow inline, up to a delimiter
         }
         fit(len, b.len() - pos)?;
-        if let Some(uid) = meta.as_deref_mut().filter(|_| (group, element) == (0x0002, 0x0010)) {
-            *uid = String::from_utf8_lossy(&b[pos..pos + len as usize])
-                .trim_end_matches(['\0', ' '])
-                .to_string();
-        }
         let sequence = match vr {
             Some(vr) => vr == VR::SQ,
             None => StandardDataDictionary
@@ -131,7 +169,7 @@ fn walk(b: &[u8], mut pos: usize, syntax: Syntax, mut meta: Option<&mut String>)
             pos += len as usize;
         }
     }
-    if meta.is_some() { Err("the DICOM file has no data set after its meta group".into()) } else { Ok(pos) }
+    Ok(())
 }
 
 fn fit(len: u32, remaining: usize) -> Result<(), String> {
@@ -139,4 +177,43 @@ fn fit(len: u32, remaining: usize) -> Result<(), String> {
         return Err(format!("an element declares {len} bytes but only {remaining} remain"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn every_shipped_encoding_passes_and_names_its_transfer_syntax() {
+        for (name, uid) in [
+            ("ct_implicit.dcm", "1.2.840.10008.1.2"),
+            ("ct_native.dcm", "1.2.840.10008.1.2.1"),
+            ("deflate.dcm", "1.2.840.10008.1.2.1.99"),
+            ("mr_rle.dcm", "1.2.840.10008.1.2.5"),
+            ("xr_jpeg.dcm", "1.2.840.10008.1.2.4.50"),
+        ] {
+            assert_eq!(check(&data(name), 1 << 26), Ok(uid.to_string()), "{name}");
+        }
+    }
+
+    #[test]
+    fn lengths_past_the_end_are_refused_before_the_parser_sees_them() {
+        // Both made dicom-rs reserve 2.6 GB; the second hid behind an off-group meta element.
+        for name in ["fuzz/huge-declared-length.dcm", "fuzz/deflated-meta-off-group.dcm"] {
+            let err = check(&data(name), 1 << 26).unwrap_err();
+            assert!(err.contains("declares 2617482243 bytes"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_meta_group_without_its_group_length_is_refused() {
+        let mut file = data("deflate.dcm");
+        file[134] = 1; // (0002,0000) becomes (0002,0001)
+        assert!(check(&file, 1 << 26).unwrap_err().contains("group length"));
+    }
 }
