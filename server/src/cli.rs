@@ -154,8 +154,11 @@ fn diagnose(config: &Config, d: Diagnose, out: &mut dyn Write) -> anyhow::Result
                 let sha256 = crate::diagnosis::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
                 match crate::imaging::decode::decode(&bytes, config.image_limits)
                     .map_err(|e| e.to_string())
-                    .and_then(|img| registry.infer(model, &img.image, &facts).map_err(|e| e.to_string()))
-                {
+                    .and_then(|img| {
+                        let modality = img.dicom.as_ref().map(|d| d.modality.as_str());
+                        model.manifest.suits(img.kind, modality)?;
+                        registry.infer(model, &img.image, &facts).map_err(|e| e.to_string())
+                    }) {
                     Ok(outcome) => serde_json::json!({
                         "image": path, "model": model.manifest.name, "version": model.manifest.version,
                         "sha256": sha256, "engine": registry.engine(), "predictions": outcome.predictions,

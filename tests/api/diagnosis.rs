@@ -39,6 +39,7 @@ async fn the_models_are_listed_with_their_cards() {
     let skin = list.as_array().unwrap().iter().find(|m| m["name"] == "sklesion").unwrap();
     assert_eq!(skin["not_a_medical_device"], true);
     assert_eq!(skin["labels"].as_array().unwrap().len(), 7);
+    assert_eq!(skin["accepts"], json!({"photos": true, "dicom_modalities": ["XC", "DMS", "OT"]}));
     let fields: Vec<&str> = skin["tabular"]["features"]
         .as_array()
         .unwrap()
@@ -149,6 +150,20 @@ async fn the_command_line_prints_one_json_line_per_image() {
     let config = consilium::config::Config { models_dir: models_dir(), ..Default::default() };
     let e = consilium::cli::run(cli, config, &mut std::io::empty(), &mut Vec::new()).await.unwrap_err();
     assert!(e.to_string().contains("sklesion"), "{e}");
+    // The skin model is not run on a CT slice: that image's line says why, the run fails.
+    let ct = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ct_native.dcm");
+    let cli = consilium::cli::Cli::parse_from([
+        "consilium".as_ref(),
+        "diagnose".as_ref(),
+        "--model".as_ref(),
+        "sklesion".as_ref(),
+        ct.as_os_str(),
+    ]);
+    let config = consilium::config::Config { models_dir: models_dir(), ..Default::default() };
+    let mut out = Vec::new();
+    assert!(consilium::cli::run(cli, config, &mut std::io::empty(), &mut out).await.is_err());
+    let line: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(line["error"], "sklesion is made for photographs and DICOM XC/DMS/OT, not a DICOM CT image");
 }
 
 #[tokio::test]
@@ -294,6 +309,14 @@ async fn occlusion_explains_a_model_without_activation_maps_and_dicom_can_be_ana
     let (mut doctor, _patient) = in_call(&c).await;
     let (_, image) = share(&c, &c.doctor.token, "ct.dcm", test_data("ct_native.dcm")).await;
     let path = format!("/api/v1/images/{}/findings", image["id"].as_str().unwrap());
+    // The skin-lesion model is not made for CT: refused, nothing written.
+    let (status, body) =
+        c.app.send_json(Method::POST, &path, Some(&c.doctor.token), &json!({"model": "sklesion"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("model")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not a DICOM CT image"), "{body}");
+    let room_findings = format!("/api/v1/rooms/{}/findings", image["room_id"].as_str().unwrap());
+    let (_, list) = c.app.get_json(&room_findings, Some(&c.doctor.token)).await;
+    assert_eq!(list, json!([]));
     let (status, started) =
         c.app.send_json(Method::POST, &path, Some(&c.doctor.token), &json!({"model": "diagnosisnet"})).await;
     assert_eq!(status, 202, "{started}");

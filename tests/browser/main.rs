@@ -429,6 +429,19 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
     upload(&doctor, "ct_native.dcm").await;
     patient.wait_for_text("#viewer-caption", "CT").await;
     doctor.wait_for_text("#viewer-caption", "Explicit VR Little Endian").await;
+    let offered = doctor
+        .eval(
+            "return [...document.getElementById('analyse-model').options].map((o) => [o.value, o.disabled])",
+        )
+        .await;
+    assert_eq!(
+        offered,
+        serde_json::json!([["diagnosisnet", false], ["sklesion", true]]),
+        "the skin model is not offered for CT"
+    );
+    doctor.wait_for_text("#analyse-unsuitable", "Skin lesion classifier").await;
+    doctor.eval("document.getElementById('analyse-form').scrollIntoView({block: 'center'})").await;
+    doctor.screenshot("analyse-ct-en-desktop").await;
     patient.eval("document.getElementById('images').scrollIntoView()").await;
     patient.screenshot("images-dicom-zh-CN-phone").await;
     // A still from the patient's live camera, taken by the doctor, reaches the patient too.

@@ -137,7 +137,10 @@ function select(id) {
     ...windows.map((w, i) => el("option", { value: i }, `${w.name} (${w.center}/${w.width})`)),
   );
   const form = $("analyse-form");
-  if (form) form.hidden = !models.size;
+  if (form) {
+    form.hidden = !models.size;
+    renderModels();
+  }
   renderList();
   renderHeat();
   layout();
@@ -273,6 +276,40 @@ function renderFacts() {
   $("analyse-hint").hidden = !features.length;
 }
 
+// Mirrors the server's check (manifest `accepts`): a model is offered only for the kinds of
+// image it was made for; the server refuses the rest with a 422 anyway.
+function madeFor(model, image) {
+  const a = model.accepts;
+  if (!a || !image) return true;
+  if (image.kind !== "dicom") return a.photos;
+  const modality = (image.dicom?.modality || "").trim().toUpperCase();
+  return (a.dicom_modalities || []).some((m) => m.toUpperCase() === modality);
+}
+
+function renderModels() {
+  const select = $("analyse-model");
+  const image = images.get(current);
+  if (!select.options.length) return; // models not loaded yet
+  for (const option of select.options) {
+    const model = models.get(option.value);
+    option.disabled = !madeFor(model, image);
+    option.textContent = option.disabled ? `${model.title} (${t("not_for_image")})` : model.title;
+  }
+  if (select.selectedOptions[0]?.disabled) {
+    const usable = [...select.options].find((o) => !o.disabled);
+    if (usable) {
+      select.value = usable.value;
+      renderFacts();
+    }
+  }
+  const unfit = [...select.options].filter((o) => o.disabled).map((o) => models.get(o.value).title);
+  const none = unfit.length === select.options.length;
+  const note = $("analyse-unsuitable");
+  note.textContent = none ? t("no_suitable") : `${t("not_offered")} ${unfit.join(", ")}`;
+  note.hidden = !unfit.length;
+  $("analyse").disabled = none;
+}
+
 async function loadModels() {
   try {
     for (const m of await api("GET", "/api/v1/models")) models.set(m.name, m);
@@ -285,6 +322,7 @@ async function loadModels() {
   select.replaceChildren(...[...models.values()].map((m) => el("option", { value: m.name }, m.title)));
   select.addEventListener("change", renderFacts);
   renderFacts();
+  renderModels();
   form.hidden = !models.size || !current;
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -304,7 +342,7 @@ async function loadModels() {
       error.textContent = err.message;
       error.hidden = false;
     } finally {
-      $("analyse").disabled = false;
+      renderModels();
     }
   });
 }

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::consult::protocol::ServerMsg;
 use crate::db::now_ms;
 use crate::error::{AppError, Result};
-use crate::imaging::{Kind, decode};
+use crate::imaging::{ImageView, Kind, decode};
 use crate::records::audit::{self, Actor, Event};
 
 /// Models and the threads that run them.
@@ -127,18 +127,14 @@ struct Done {
     model_sha256: Option<String>,
 }
 
-/// Queues the analysis of `image` (its stored upload `input_sha256`) with `model` and returns
-/// at once; progress and the result reach the room's clinicians over signalling.
-/// Refuses with 503 when the queue is full, writing nothing.
-#[allow(clippy::too_many_arguments)]
+/// Queues the analysis of a shared `image` with `model_name` and returns at once; progress and
+/// the result reach the room's clinicians over signalling. Refuses with 422 a model that is not
+/// made for this kind of image, and with 503 when the queue is full, writing nothing.
 pub async fn start(
     state: &AppState,
     actor: &Actor,
     requested_by: &str,
-    image_id: &str,
-    room_id: &str,
-    kind: Kind,
-    input_sha256: &str,
+    image: &ImageView,
     model_name: &str,
     facts: Facts,
     patient: Option<&str>,
@@ -146,13 +142,16 @@ pub async fn start(
     let diagnosis = state.diagnosis.clone();
     let model =
         diagnosis.registry.get(model_name).map_err(|e| AppError::invalid("model", e.to_string()))?.clone();
+    let modality = image.dicom.as_ref().map(|d| d.modality.as_str());
+    model.manifest.suits(image.kind, modality).map_err(|e| AppError::invalid("model", e))?;
+    let (image_id, room_id, kind) = (image.id.as_str(), image.room_id.as_str(), image.kind);
     let (tabular, defaulted) =
         model.manifest.encode_facts(&facts).map_err(|e| AppError::invalid("facts", e))?;
     let id = crate::db::new_id();
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::channel::<f32>(8);
     let blobs = state.blobs.clone();
     let limits = state.config.image_limits;
-    let sha = input_sha256.to_string();
+    let sha = image.sha256.clone();
     let registry = diagnosis.registry.clone();
     let job = {
         let model = model.clone();
@@ -220,7 +219,7 @@ pub async fn start(
     .bind(room_id)
     .bind(&model.manifest.name)
     .bind(&model.manifest.version)
-    .bind(input_sha256)
+    .bind(&image.sha256)
     .bind(serde_json::to_string(&facts).unwrap_or_default())
     .bind(serde_json::to_string(&defaulted).unwrap_or_default())
     .bind(requested_by)

@@ -94,19 +94,9 @@ pub async fn analyse(
         return Err(AppError::Forbidden);
     }
     let patient = room_patient(&state, &image.room_id, image.case_id.as_deref()).await?;
-    let finding = findings::start(
-        &state,
-        &actor,
-        &who.user_id,
-        &image.id,
-        &image.room_id,
-        image.kind,
-        &image.sha256,
-        &input.model,
-        input.facts,
-        patient.as_deref(),
-    )
-    .await?;
+    let finding =
+        findings::start(&state, &actor, &who.user_id, &image, &input.model, input.facts, patient.as_deref())
+            .await?;
     Ok((StatusCode::ACCEPTED, Json(finding)))
 }
 

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::imaging::Kind;
+
 /// The whole manifest, as served by `GET /api/v1/models` (tensor names left out).
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +19,9 @@ pub struct Manifest {
     pub title: String,
     pub summary: String,
     pub image: ImageInput,
+    /// Which shared images the model is fit for; without it, any image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepts: Option<Accepts>,
     #[serde(default)]
     pub tabular: Option<Tabular>,
     pub output: Output,
@@ -76,6 +81,19 @@ pub struct ImageInput {
     pub scale: f32,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
+}
+
+/// The images a model was made for. A skin-lesion classifier asked about a CT slice still
+/// answers with confidence; this is what stops that request.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Accepts {
+    /// Photographs: PNG and JPEG uploads, stills from live video.
+    pub photos: bool,
+    /// DICOM modalities (0008,0060), e.g. `XC` (external-camera photography), `DMS`
+    /// (dermoscopy), `CT`.
+    #[serde(default)]
+    pub dicom_modalities: Vec<String>,
 }
 
 /// Facts about the patient given beside the image, encoded into one `[1, K]` tensor.
@@ -200,6 +218,9 @@ impl Manifest {
         if img.mean.len() != c || img.std.len() != c || img.std.contains(&0.0) {
             return Err(format!("mean and std need {c} values each, std non-zero"));
         }
+        if self.accepts.as_ref().is_some_and(|a| !a.photos && a.dicom_modalities.is_empty()) {
+            return Err("accepts names no kind of image".into());
+        }
         if self.labels.is_empty() {
             return Err("labels are empty".into());
         }
@@ -226,6 +247,33 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+
+    /// Whether the model is fit for an image of `kind` (for DICOM, of `modality`); the error
+    /// says what it takes instead.
+    pub fn suits(&self, kind: Kind, modality: Option<&str>) -> Result<(), String> {
+        let Some(accepts) = &self.accepts else { return Ok(()) };
+        let modality = modality.unwrap_or("").trim();
+        let fits = match kind {
+            Kind::Png | Kind::Jpeg => accepts.photos,
+            Kind::Dicom => accepts.dicom_modalities.iter().any(|m| m.eq_ignore_ascii_case(modality)),
+        };
+        if fits {
+            return Ok(());
+        }
+        let mut takes = Vec::new();
+        if accepts.photos {
+            takes.push("photographs".to_string());
+        }
+        if !accepts.dicom_modalities.is_empty() {
+            takes.push(format!("DICOM {}", accepts.dicom_modalities.join("/")));
+        }
+        let this = match kind {
+            Kind::Dicom if modality.is_empty() => "a DICOM image without a modality".to_string(),
+            Kind::Dicom => format!("a DICOM {modality} image"),
+            _ => "a photograph".to_string(),
+        };
+        Err(format!("{} is made for {}, not {this}", self.name, takes.join(" and ")))
     }
 
     /// Width of the tabular tensor.
@@ -325,6 +373,24 @@ mod tests {
         {
             assert!(m.encode_facts(&Facts::from([(k.to_string(), v)])).is_err(), "{k}");
         }
+    }
+
+    #[test]
+    fn a_model_refuses_images_it_was_not_made_for() {
+        let mut m = skin();
+        assert_eq!(m.suits(Kind::Dicom, Some("CT")), Ok(()), "no accepts: anything");
+        m.accepts = Some(Accepts { photos: true, dicom_modalities: vec!["XC".into(), "OT".into()] });
+        assert_eq!(m.suits(Kind::Jpeg, None), Ok(()));
+        assert_eq!(m.suits(Kind::Dicom, Some("xc ")), Ok(()));
+        assert_eq!(
+            m.suits(Kind::Dicom, Some("CT")).unwrap_err(),
+            "m is made for photographs and DICOM XC/OT, not a DICOM CT image"
+        );
+        assert!(m.suits(Kind::Dicom, None).unwrap_err().ends_with("without a modality"));
+        m.accepts = Some(Accepts { photos: false, dicom_modalities: vec!["CT".into()] });
+        assert_eq!(m.suits(Kind::Png, None).unwrap_err(), "m is made for DICOM CT, not a photograph");
+        m.accepts = Some(Accepts { photos: false, dicom_modalities: vec![] });
+        assert!(m.check("m").is_err(), "a model that takes nothing is a manifest error");
     }
 
     #[test]

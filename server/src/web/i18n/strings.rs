@@ -49,6 +49,13 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
         "年龄、性别和部位会影响结果：已知时请填写。",
     ),
     ("img.no_models", "No diagnosis models are installed.", "未安装诊断模型。"),
+    ("img.not_for_image", "not made for this image", "不适用于此图像"),
+    ("img.not_offered", "Not made for this kind of image:", "不适用于此类图像的模型："),
+    (
+        "img.no_suitable",
+        "None of the installed models is made for this kind of image.",
+        "已安装的模型均不适用于此类图像。",
+    ),
     ("img.unknown", "Not given, so the model assumed defaults:", "未提供，模型使用了默认值："),
     ("img.running", "Analysing…", "正在分析…"),
     ("img.failed", "Analysis failed", "分析失败"),
