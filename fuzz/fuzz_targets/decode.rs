@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
     // The windowed re-render a viewer asks for takes the same bytes.
     if data.len() > 132 && &data[128..132] == b"DICM" {
         let w = consilium::imaging::Window { name: String::new(), center: 40.0, width: 400.0 };
-        let _ = dicom(data, limits, Some(&w));
+        let _ = dicom(data, limits, Some(&w), 0);
+        // And a later frame, as the viewer's frame slider asks for.
+        let _ = dicom(data, limits, None, 1);
     }
 });

@@ -59,7 +59,7 @@ pub async fn connect(url: &str) -> anyhow::Result<(Db, Engine)> {
 
 /// The migrations compiled into the binary, so a deployment needs no files beside it.
 pub fn migrator() -> Migrator {
-    let sources: [(i64, &str, &'static str); 8] = [
+    let sources: [(i64, &str, &'static str); 9] = [
         (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../migrations/0003_reviews.sql")),
@@ -68,6 +68,7 @@ pub fn migrator() -> Migrator {
         (6, "invites", include_str!("../../migrations/0006_invites.sql")),
         (7, "device_tokens", include_str!("../../migrations/0007_device_tokens.sql")),
         (8, "imaging", include_str!("../../migrations/0008_imaging.sql")),
+        (9, "finding_frame", include_str!("../../migrations/0009_finding_frame.sql")),
     ];
     Migrator::with_migrations(
         sources

@@ -372,3 +372,55 @@ async fn a_full_inference_queue_answers_503_with_retry_after_and_writes_nothing(
         sqlx::query("SELECT COUNT(*) AS n FROM findings").fetch_one(&c.app.state.db).await.unwrap().get("n");
     assert_eq!(rows as usize, accepted, "refused requests leave no finding behind");
 }
+
+#[tokio::test]
+async fn a_cine_loop_is_viewed_and_analysed_frame_by_frame() {
+    let c = consult().await;
+    let (mut doctor, mut patient) = in_call(&c).await;
+    let (status, cine) = share(&c, &c.doctor.token, "cine.dcm", test_data("us_cine_rle.dcm")).await;
+    assert_eq!(status, 201, "{cine}");
+    assert_eq!((cine["dicom"]["frames"].as_u64(), cine["dicom"]["modality"].as_str()), (Some(8), Some("US")));
+    // Any frame can be fetched; one past the end, or a frame of a photo, is a 422.
+    let url = cine["url"].as_str().unwrap();
+    let fetch = |path: String| {
+        let app = &c.app;
+        let token = c.patient.token.clone();
+        async move {
+            let r = app.request(Method::GET, &path, Some(&token)).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (s0, first) = fetch(url.to_string()).await;
+    let (s3, fourth) = fetch(format!("{url}?frame=3")).await;
+    assert_eq!((s0, s3), (200, 200));
+    assert_ne!(first, fourth, "another frame shows other pixels");
+    let (s, _) = fetch(format!("{url}?frame=3&center=100&width=200")).await;
+    assert_eq!(s, 200, "a frame at a window");
+    assert_eq!(fetch(format!("{url}?frame=8")).await.0, 422);
+    let (_, photo) = share(&c, &c.doctor.token, "photo.png", test_data("photo.png")).await;
+    assert_eq!(fetch(format!("{}?frame=1", photo["url"].as_str().unwrap())).await.0, 422);
+    // The presenter's frame reaches the others.
+    crate::rooms::send(
+        &mut doctor,
+        json!({"type": "viewer", "image": cine["id"], "zoom": 1, "x": 0.5, "y": 0.5, "frame": 5}),
+    )
+    .await;
+    assert_eq!(until(&mut patient, "viewer").await["view"]["frame"], 5);
+    // Analysing a frame that is not there writes nothing; frame 5 is analysed and recorded.
+    let path = format!("/api/v1/images/{}/findings", cine["id"].as_str().unwrap());
+    let (status, body) = c
+        .app
+        .send_json(Method::POST, &path, Some(&c.doctor.token), &json!({"model": "diagnosisnet", "frame": 8}))
+        .await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("frame")), "{body}");
+    let (status, started) = c
+        .app
+        .send_json(Method::POST, &path, Some(&c.doctor.token), &json!({"model": "diagnosisnet", "frame": 5}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let done = finished(&mut doctor, started["id"].as_str().unwrap()).await;
+    assert_eq!((done["status"].as_str(), done["frame"].as_u64()), (Some("ready"), Some(5)), "{done}");
+    let (_, list) =
+        c.app.get_json(&format!("/api/v1/rooms/{}/findings", c.room), Some(&c.doctor.token)).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "the refused request left no finding");
+}

@@ -461,6 +461,13 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(followed, "the patient's viewer follows the presenter's zoom");
+    // A cine loop: the presenter steps to frame 5 of 8 and the patient's viewer follows.
+    upload(&doctor, "us_cine.dcm").await;
+    doctor.wait_for_text("#frame-number", "1 / 8").await;
+    doctor.eval("const f = document.getElementById('frame-select'); f.value = 4; f.dispatchEvent(new Event('input'))").await;
+    patient.wait_for_text("#frame-number", "5 / 8").await;
+    patient.eval("document.getElementById('viewer').scrollIntoView()").await;
+    patient.screenshot("images-cine-zh-CN-phone").await;
     doctor.click("#present").await;
     // Back to the photo, with the facts the skin model needs.
     doctor.click("#image-list button[data-image]").await;

@@ -5,7 +5,8 @@ gradients; no patient data), so the files are CC0. UIDs are derived from fixed
 strings, so reruns give identical pixel data and UIDs.
 
 Files: ct_native.dcm, ct_implicit.dcm, mr_rle.dcm, xr_jpeg.dcm, rgb_native.dcm,
-deflate.dcm, j2k.dcm, truncated.dcm, photo.png, photo.jpg (see README.md).
+deflate.dcm, j2k.dcm, us_cine.dcm, us_cine_rle.dcm, truncated.dcm, photo.png, photo.jpg
+(see README.md).
 
 Rerun from the repository root (venv from models/requirements.txt):
     python tests/data/make_dicom.py
@@ -28,6 +29,7 @@ CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 DX_STORAGE = "1.2.840.10008.5.1.4.1.1.1"  # CR/DX-like: Computed Radiography
 SC_STORAGE = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
+US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame
 
 
 def uid(name):
@@ -140,6 +142,24 @@ def main():
     ds["PixelData"].VR = "OB"
     save(ds, "j2k.dcm", JPEG2000Lossless)
 
+    # Ultrasound-like cine loop: 8 frames of a bright disc moving left to right, native and
+    # RLE (one fragment per frame)
+    cine = us_cine(8, 128)
+    for name, syntax in [("us_cine.dcm", ExplicitVRLittleEndian), ("us_cine_rle.dcm", RLELossless)]:
+        ds = base(name[:-4], "US", US_MULTIFRAME_STORAGE, 128, 128)
+        ds.NumberOfFrames = len(cine)
+        ds.FrameIncrementPointer = 0x00181063  # Frame Time
+        ds.FrameTime = 40
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit, ds.PixelRepresentation = 7, 0
+        ds.PixelData = cine.tobytes()
+        if syntax == RLELossless:
+            ds.compress(RLELossless, cine, generate_instance_uid=False)
+            ds.save_as(os.path.join(HERE, name), enforce_file_format=True)
+        else:
+            save(ds, name, syntax)
+
     data = open(os.path.join(HERE, "ct_native.dcm"), "rb").read()
     open(os.path.join(HERE, "truncated.dcm"), "wb").write(data[: len(data) // 2])
 
@@ -147,6 +167,17 @@ def main():
     im.save(os.path.join(HERE, "photo.png"))
     im.save(os.path.join(HERE, "photo.jpg"), quality=85)
     print("wrote", sorted(f for f in os.listdir(HERE) if f.endswith((".dcm", ".png", ".jpg"))))
+
+
+def us_cine(frames, n):
+    """Speckle-free sector of grey with a bright disc that moves by frame (frame k: x = 20 + 12k)."""
+    y, x = np.mgrid[0:n, 0:n]
+    out = np.zeros((frames, n, n), np.uint8)
+    for k in range(frames):
+        img = np.where(np.hypot(x - n / 2, y) < n * 0.95, 60, 0)
+        img = np.where(np.hypot(x - (20 + 12 * k), y - n / 2) < 12, 230, img)
+        out[k] = img
+    return out
 
 
 def photo_pattern(h, w):

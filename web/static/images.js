@@ -15,7 +15,7 @@ const findings = new Map(); // id -> finding view
 const progress = new Map(); // finding id -> 0..1
 const models = new Map(); // name -> model view
 let current = null; // image id on screen
-const view = { zoom: 1, x: 0.5, y: 0.5 };
+const view = { zoom: 1, x: 0.5, y: 0.5, frame: 0 };
 let presenting = false;
 let heatFor = null; // finding whose heatmap is drawn
 let send = () => {};
@@ -124,18 +124,24 @@ function select(id) {
   if (!image) return;
   if (current !== id) {
     current = id;
-    Object.assign(view, { zoom: 1, x: 0.5, y: 0.5 });
-    $("viewer-img").src = image.url;
+    Object.assign(view, { zoom: 1, x: 0.5, y: 0.5, frame: 0 });
     heatFor = null;
+    $("window-select").value = "";
   }
   $("viewer").hidden = false;
   $("viewer-caption").textContent = `${image.filename} · ${image.width}×${image.height} · ${image.kind.toUpperCase()}${image.dicom ? ` (${image.dicom.modality}, ${image.dicom.transfer_syntax})` : ""} · ${t("shared_by")} ${image.shared_by_name}`;
   const windows = image.dicom?.windows || [];
   $("window-label").hidden = !windows.length;
+  const chosen = $("window-select").value;
   $("window-select").replaceChildren(
     el("option", { value: "" }, t("window_default")),
     ...windows.map((w, i) => el("option", { value: i }, `${w.name} (${w.center}/${w.width})`)),
   );
+  $("window-select").value = chosen;
+  const frames = image.dicom?.frames || 1;
+  $("frame-label").hidden = frames < 2;
+  $("frame-select").max = frames - 1;
+  showPicture();
   const form = $("analyse-form");
   if (form) {
     form.hidden = !models.size;
@@ -147,10 +153,29 @@ function select(id) {
   renderFindings();
 }
 
-$("window-select").addEventListener("change", (e) => {
+// The picture on screen: the image at the chosen DICOM window and frame.
+function showPicture() {
   const image = images.get(current);
-  const w = image?.dicom?.windows[e.target.value];
-  $("viewer-img").src = w ? `${image.url}?center=${w.center}&width=${w.width}` : image.url;
+  if (!image) return;
+  const w = image.dicom?.windows[$("window-select").value];
+  const params = new URLSearchParams();
+  if (w) {
+    params.set("center", w.center);
+    params.set("width", w.width);
+  }
+  if (view.frame) params.set("frame", view.frame);
+  const src = params.size ? `${image.url}?${params}` : image.url;
+  if ($("viewer-img").getAttribute("src") !== src) $("viewer-img").src = src;
+  $("frame-select").value = view.frame;
+  $("frame-number").textContent = `${view.frame + 1} / ${image.dicom?.frames || 1}`;
+  renderHeat();
+}
+
+$("window-select").addEventListener("change", showPicture);
+$("frame-select").addEventListener("input", (e) => {
+  view.frame = Number(e.target.value);
+  showPicture();
+  share();
 });
 
 // The canvas holds the image at its fitted size; the view point (x, y) sits in the frame's
@@ -220,7 +245,7 @@ frameEl.addEventListener("keydown", (e) => {
 // The presenter's view goes to the others at most ten times a second.
 function share(pointer = null) {
   if (!presenting || !current) return;
-  const message = { type: "viewer", image: current, zoom: view.zoom, x: view.x, y: view.y, pointer };
+  const message = { type: "viewer", image: current, zoom: view.zoom, x: view.x, y: view.y, frame: view.frame, pointer };
   const wait = 100 - (performance.now() - lastSent);
   clearTimeout(sendTimer);
   const go = () => { lastSent = performance.now(); send(message); };
@@ -243,7 +268,8 @@ function follow(m) {
     $("present").textContent = t("present");
   }
   select(m.view.image);
-  Object.assign(view, { zoom: m.view.zoom, x: m.view.x, y: m.view.y });
+  Object.assign(view, { zoom: m.view.zoom, x: m.view.x, y: m.view.y, frame: m.view.frame || 0 });
+  showPicture();
   layout();
   const pointer = $("viewer-pointer");
   if (m.view.pointer) {
@@ -337,7 +363,7 @@ async function loadModels() {
     }
     $("analyse").disabled = true;
     try {
-      finding(await api("POST", `/api/v1/images/${current}/findings`, { model: select.value, facts }));
+      finding(await api("POST", `/api/v1/images/${current}/findings`, { model: select.value, facts, frame: view.frame }));
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;
@@ -365,7 +391,7 @@ function finding(f) {
 function renderHeat() {
   const f = findings.get(heatFor);
   const heat = $("viewer-heat");
-  const show = f && f.image_id === current && f.heatmap_url;
+  const show = f && f.image_id === current && f.frame === view.frame && f.heatmap_url;
   heat.hidden = !show;
   $("opacity-label").hidden = !show;
   if (show && heat.getAttribute("src") !== f.heatmap_url) heat.src = f.heatmap_url;
@@ -412,7 +438,8 @@ function card(f) {
   const image = images.get(f.image_id);
   const head = el("p", { class: "finding-status" }, el("strong", {}, t(f.status)),
     ` · ${f.model} ${f.model_version} · `,
-    el("button", { type: "button", class: "link", onclick: () => select(f.image_id) }, image ? image.filename : "—"));
+    el("button", { type: "button", class: "link", onclick: () => select(f.image_id) }, image ? image.filename : "—"),
+    image?.dicom?.frames > 1 ? ` · ${t("frame")} ${f.frame + 1}` : "");
   const body = [head];
   if (f.status === "running") {
     body.push(el("progress", { max: 1, value: progress.get(f.id) ?? null, "aria-label": t("running") }));
@@ -428,7 +455,7 @@ function card(f) {
     body.push(el("p", { class: "alert-text" }, `${t("unknown")} ${f.defaulted.map((d) => T.fact[d] || d).join(", ")}`));
   }
   if (f.heatmap_url) {
-    body.push(el("button", { type: "button", onclick: () => { heatFor = f.id; select(f.image_id); renderHeat(); } }, t("show_heatmap")));
+    body.push(el("button", { type: "button", onclick: () => { heatFor = f.id; select(f.image_id); view.frame = f.frame; showPicture(); } }, t("show_heatmap")));
   }
   if (f.decision) {
     const d = f.decision;

@@ -54,7 +54,13 @@ pub struct ViewerState {
     /// The pointer, 0–1 on each axis, when it is over the image.
     #[serde(default)]
     pub pointer: Option<[f32; 2]>,
+    /// The frame shown, from 0 (multi-frame DICOM).
+    #[serde(default)]
+    pub frame: u32,
 }
+
+/// More frames than any image within the pixel limits can hold.
+const MAX_FRAMES: u32 = 1 << 16;
 
 impl ViewerState {
     pub fn check(&self) -> Result<(), &'static str> {
@@ -64,8 +70,13 @@ impl ViewerState {
             && (1.0..=32.0).contains(&self.zoom)
             && unit(self.x)
             && unit(self.y)
-            && self.pointer.is_none_or(|[px, py]| unit(px) && unit(py));
-        if ok { Ok(()) } else { Err("zoom is 1–32 and positions are fractions 0–1 of the image") }
+            && self.pointer.is_none_or(|[px, py]| unit(px) && unit(py))
+            && self.frame < MAX_FRAMES;
+        if ok {
+            Ok(())
+        } else {
+            Err("zoom is 1–32, positions are fractions 0–1 of the image, frames count from 0")
+        }
     }
 }
 

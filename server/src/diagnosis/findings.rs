@@ -40,6 +40,21 @@ pub struct Decision {
     pub at: i64,
 }
 
+/// What to run on an image.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyseRequest {
+    pub model: String,
+    /// Facts the model takes beside the image (see its manifest's `tabular`), e.g.
+    /// `{"age": 54, "sex": "female", "site": "trunk"}`. Missing ones take the model's defaults
+    /// and the finding says so.
+    #[serde(default)]
+    pub facts: Facts,
+    /// Which frame of a multi-frame DICOM file, from 0 (default 0).
+    #[serde(default)]
+    pub frame: u32,
+}
+
 /// A finding as the room sees it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct FindingView {
@@ -51,6 +66,8 @@ pub struct FindingView {
     /// sha256 of the model file and of the analysed upload, so the result can be reproduced.
     pub model_sha256: Option<String>,
     pub input_sha256: String,
+    /// The frame analysed, from 0 (multi-frame DICOM; 0 otherwise).
+    pub frame: u32,
     /// `running`, `ready`, `failed`, `accepted`, `amended` or `rejected`.
     pub status: String,
     /// The facts given with the image (age, sex, body site).
@@ -73,7 +90,7 @@ impl FindingView {
     }
 }
 
-pub const COLUMNS: &str = "id, image_id, room_id, model, model_version, model_sha256, input_sha256, facts, defaulted, status, predictions, heatmap_sha256, error, requested_at, completed_at, decided_by_name, decided_at, decision_label, decision_note";
+pub const COLUMNS: &str = "id, image_id, room_id, model, model_version, model_sha256, input_sha256, frame, facts, defaulted, status, predictions, heatmap_sha256, error, requested_at, completed_at, decided_by_name, decided_at, decision_label, decision_note";
 
 pub fn view(r: &AnyRow) -> Result<FindingView> {
     let id: String = r.try_get("id")?;
@@ -99,6 +116,7 @@ pub fn view(r: &AnyRow) -> Result<FindingView> {
         model_version: r.try_get("model_version")?,
         model_sha256: r.try_get("model_sha256")?,
         input_sha256: r.try_get("input_sha256")?,
+        frame: u32::try_from(r.try_get::<i64, _>("frame")?).unwrap_or(0),
         status,
         facts: serde_json::from_str(&r.try_get::<String, _>("facts")?).unwrap_or_default(),
         defaulted: serde_json::from_str(&r.try_get::<String, _>("defaulted")?).unwrap_or_default(),
@@ -135,15 +153,16 @@ pub async fn start(
     actor: &Actor,
     requested_by: &str,
     image: &ImageView,
-    model_name: &str,
-    facts: Facts,
+    request: AnalyseRequest,
     patient: Option<&str>,
 ) -> Result<FindingView> {
+    let AnalyseRequest { model: model_name, facts, frame } = request;
     let diagnosis = state.diagnosis.clone();
     let model =
-        diagnosis.registry.get(model_name).map_err(|e| AppError::invalid("model", e.to_string()))?.clone();
+        diagnosis.registry.get(&model_name).map_err(|e| AppError::invalid("model", e.to_string()))?.clone();
     let modality = image.dicom.as_ref().map(|d| d.modality.as_str());
     model.manifest.suits(image.kind, modality).map_err(|e| AppError::invalid("model", e))?;
+    crate::imaging::handlers::check_frame(image, frame)?;
     let (image_id, room_id, kind) = (image.id.as_str(), image.room_id.as_str(), image.kind);
     let (tabular, defaulted) =
         model.manifest.encode_facts(&facts).map_err(|e| AppError::invalid("facts", e))?;
@@ -159,7 +178,7 @@ pub async fn start(
         move || -> std::result::Result<Done, String> {
             let raw = blobs.get(&sha).map_err(|e| format!("the image could not be read: {e}"))?;
             let img = match kind {
-                Kind::Dicom => decode::dicom(&raw, limits, None).map_err(|e| e.to_string())?.0,
+                Kind::Dicom => decode::dicom(&raw, limits, None, frame).map_err(|e| e.to_string())?.0,
                 _ => decode::decode(&raw, limits).map_err(|e| e.to_string())?.image,
             };
             let input = super::preprocess::resize(&img, &model.manifest.image);
@@ -211,8 +230,8 @@ pub async fn start(
     let now = now_ms();
     let mut tx = state.db.begin().await?;
     sqlx::query(
-        "INSERT INTO findings (id, image_id, room_id, model, model_version, input_sha256, facts, defaulted, status, requested_by, requested_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10)",
+        "INSERT INTO findings (id, image_id, room_id, model, model_version, input_sha256, frame, facts, defaulted, status, requested_by, requested_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11)",
     )
     .bind(&id)
     .bind(image_id)
@@ -220,6 +239,7 @@ pub async fn start(
     .bind(&model.manifest.name)
     .bind(&model.manifest.version)
     .bind(&image.sha256)
+    .bind(i64::from(frame))
     .bind(serde_json::to_string(&facts).unwrap_or_default())
     .bind(serde_json::to_string(&defaulted).unwrap_or_default())
     .bind(requested_by)
@@ -338,6 +358,8 @@ async fn finish(
 pub struct RecordEntry {
     /// The image's file name, with the review case's number when it belongs to one.
     pub image: String,
+    /// The frame analysed, counted from 1 for people; 0 for a single picture.
+    pub frame: u32,
     pub model: String,
     pub outcome: String,
     pub label: String,
@@ -350,7 +372,7 @@ pub struct RecordEntry {
 /// The signed-off findings of a room, oldest first (the record never shows unsigned ones).
 pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<RecordEntry>> {
     let rows = sqlx::query(
-        "SELECT i.filename, c.position, f.model, f.model_version, f.status, f.decision_label, f.decision_note, f.decided_by_name, f.decided_at
+        "SELECT i.filename, c.position, f.frame, i.info, f.model, f.model_version, f.status, f.decision_label, f.decision_note, f.decided_by_name, f.decided_at
          FROM findings f JOIN images i ON i.id = f.image_id LEFT JOIN review_cases c ON c.id = i.case_id
          WHERE f.room_id = $1 AND f.status IN ('accepted', 'amended', 'rejected') ORDER BY f.decided_at, f.id",
     )
@@ -368,8 +390,13 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
                 Some(case) => format!("{filename} (#{case})"),
                 None => filename,
             };
+            // Frames are named only where there is more than one.
+            let info: String = r.try_get("info")?;
+            let frames = serde_json::from_str::<crate::imaging::DicomInfo>(&info).map_or(1, |d| d.frames);
+            let frame = u32::try_from(r.try_get::<i64, _>("frame")?).unwrap_or(0);
             Ok(RecordEntry {
                 image,
+                frame: if frames > 1 { frame + 1 } else { 0 },
                 model: format!(
                     "{} {}",
                     r.try_get::<String, _>("model")?,

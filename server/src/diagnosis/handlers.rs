@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::findings::{self, COLUMNS, FindingView};
-use super::manifest::{Facts, Manifest};
+use super::findings::{self, AnalyseRequest, COLUMNS, FindingView};
+use super::manifest::Manifest;
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::consult::protocol::ServerMsg;
@@ -62,18 +62,6 @@ pub async fn models(State(state): State<AppState>, _user: CurrentUser) -> Json<V
     )
 }
 
-/// What to run on an image.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnalyseRequest {
-    pub model: String,
-    /// Facts the model takes beside the image (see its manifest's `tabular`), e.g.
-    /// `{"age": 54, "sex": "female", "site": "trunk"}`. Missing ones take the model's defaults
-    /// and the finding says so.
-    #[serde(default)]
-    pub facts: Facts,
-}
-
 /// Run a model on a shared image (clinicians in the room). Returns at once with the running
 /// finding; progress and the result reach the room's clinicians over signalling.
 #[utoipa::path(post, path = "/api/v1/images/{id}/findings", tag = "diagnosis", params(("id" = String, Path)), request_body = AnalyseRequest,
@@ -94,9 +82,7 @@ pub async fn analyse(
         return Err(AppError::Forbidden);
     }
     let patient = room_patient(&state, &image.room_id, image.case_id.as_deref()).await?;
-    let finding =
-        findings::start(&state, &actor, &who.user_id, &image, &input.model, input.facts, patient.as_deref())
-            .await?;
+    let finding = findings::start(&state, &actor, &who.user_id, &image, input, patient.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(finding)))
 }
 

@@ -104,7 +104,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Kind> {
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, ImageError> {
     match sniff(bytes) {
         Some(Kind::Dicom) => {
-            let (image, info) = dicom(bytes, limits, None)?;
+            let (image, info) = dicom(bytes, limits, None, 0)?;
             Ok(Decoded { kind: Kind::Dicom, image, dicom: Some(info) })
         }
         Some(kind) => Ok(Decoded { kind, image: picture(bytes, kind, limits)?, dicom: None }),
@@ -188,15 +188,37 @@ fn presets(modality: &str) -> Vec<Window> {
 
 type Obj = FileDicomObject<InMemDicomObject>;
 
-/// Checks the first frame's RLE segments (PS3.5 G) before dicom-rs decodes them: its RLE
-/// decoder (0.10.1) indexes past a segment that decodes to fewer bytes than the image needs, a
-/// panic found by fuzzing (`fuzz/`).
-fn check_rle(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
+/// The encapsulated fragment that starts `frame`, which the checks below read: the first one
+/// for frame 0 or a single-frame file, the frame's own when the file has one fragment per frame
+/// (the usual layout). Other layouts need the offset table; their later frames are refused.
+fn frame_fragment(obj: &Obj, frame: u32, frames: u32) -> Result<&[u8], ImageError> {
+    let fragments = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| ImageError::Corrupt("the DICOM compressed data has no fragments".into()))?;
+    let fragment = match frame {
+        0 => fragments.first(),
+        f if fragments.len() == frames as usize => fragments.get(f as usize),
+        _ => {
+            return Err(ImageError::Unsupported(
+                "this file's compressed frames are not one fragment each; only its first frame can be shown"
+                    .into(),
+            ));
+        }
+    };
+    fragment
+        .map(Vec::as_slice)
+        .ok_or_else(|| ImageError::Corrupt("the DICOM compressed data has no fragments".into()))
+}
+
+/// Checks a frame's RLE segments (PS3.5 G) before dicom-rs decodes them: its RLE decoder
+/// (0.10.1) indexes past a segment that decodes to fewer bytes than the image needs, a panic
+/// found by fuzzing (`fuzz/`).
+fn check_rle(obj: &Obj, fragment: &[u8], rows: u32, cols: u32) -> Result<(), ImageError> {
     let bad = |m: &str| ImageError::Corrupt(format!("the DICOM RLE data is damaged: {m}"));
     let spp = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1) as usize;
     let bytes = int(obj, tags::BITS_ALLOCATED).unwrap_or(8).div_ceil(8) as usize;
-    let element = obj.element(tags::PIXEL_DATA).map_err(|_| bad("no pixel data"))?;
-    let fragment = element.value().fragments().and_then(|f| f.first()).ok_or_else(|| bad("no fragments"))?;
     let header = |i: usize| -> Option<usize> {
         let b = fragment.get(i * 4..i * 4 + 4)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -221,15 +243,13 @@ fn check_rle(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Checks that the first frame's JPEG stream has the size, components and precision the DICOM
-/// header promises: dicom-rs 0.10.1 copies the decoded picture into a buffer sized from the
-/// header and panics when they differ (the fuzzer's third find).
-fn check_jpeg(obj: &Obj, rows: u32, cols: u32) -> Result<(), ImageError> {
+/// Checks that a frame's JPEG stream has the size, components and precision the DICOM header
+/// promises: dicom-rs 0.10.1 copies the decoded picture into a buffer sized from the header
+/// and panics when they differ (the fuzzer's third find).
+fn check_jpeg(obj: &Obj, fragment: &[u8], rows: u32, cols: u32) -> Result<(), ImageError> {
     let bad = |m: &str| ImageError::Corrupt(format!("the DICOM JPEG data is damaged: {m}"));
     let spp = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(8);
-    let element = obj.element(tags::PIXEL_DATA).map_err(|_| bad("no pixel data"))?;
-    let fragment = element.value().fragments().and_then(|f| f.first()).ok_or_else(|| bad("no fragments"))?;
     // Walk the markers up to the frame header (SOFn: C0–CF except C4, C8, CC).
     let mut i = 2;
     while i + 9 < fragment.len() {
@@ -290,11 +310,12 @@ fn int(obj: &Obj, tag: dicom_object::Tag) -> Option<u32> {
     obj.element(tag).ok().and_then(|e| e.to_int::<u32>().ok())
 }
 
-/// Decodes the first frame of a DICOM file at `window` (its own default window when `None`).
+/// Decodes `frame` (from 0) of a DICOM file at `window` (its own default window when `None`).
 pub fn dicom(
     bytes: &[u8],
     limits: Limits,
     window: Option<&Window>,
+    frame: u32,
 ) -> Result<(RgbImage, DicomInfo), ImageError> {
     // Every declared length is checked before the parser allocates for it.
     super::dicom_lengths::check(bytes, (limits.max_pixels * 8) as usize)
@@ -312,20 +333,30 @@ pub fn dicom(
     let (rows, cols) = (int(&obj, tags::ROWS).unwrap_or(0), int(&obj, tags::COLUMNS).unwrap_or(0));
     let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     check_size(cols, rows, frames, limits)?;
+    if frame >= frames.max(1) {
+        return Err(ImageError::Corrupt(format!(
+            "frame {} is not in this file (it has {frames})",
+            frame + 1
+        )));
+    }
     if obj.element(tags::PIXEL_DATA).is_err() {
         return Err(ImageError::Corrupt("the DICOM file holds no image (no Pixel Data)".into()));
     }
     let modality = text(&obj, tags::MODALITY);
-    if uid == "1.2.840.10008.1.2.5" {
-        check_rle(&obj, rows, cols)?;
-    }
-    if uid.starts_with("1.2.840.10008.1.2.4.") {
-        check_jpeg(&obj, rows, cols)?;
+    let encapsulated = uid == "1.2.840.10008.1.2.5" || uid.starts_with("1.2.840.10008.1.2.4.");
+    if encapsulated {
+        let fragment = frame_fragment(&obj, frame, frames)?;
+        if uid == "1.2.840.10008.1.2.5" {
+            check_rle(&obj, fragment, rows, cols)?;
+        } else {
+            check_jpeg(&obj, fragment, rows, cols)?;
+        }
     }
     // A decoder that still panics on some hostile file must cost that upload, not the server.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(0)))
-        .map_err(|_| ImageError::Corrupt("the DICOM pixel data cannot be decoded".into()))?
-        .map_err(|e| ImageError::Corrupt(format!("the DICOM pixel data cannot be decoded: {e}")))?;
+    let decoded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data_frame(frame)))
+            .map_err(|_| ImageError::Corrupt("the DICOM pixel data cannot be decoded".into()))?
+            .map_err(|e| ImageError::Corrupt(format!("the DICOM pixel data cannot be decoded: {e}")))?;
     let mut windows: Vec<Window> = decoded
         .window()
         .ok()
@@ -443,5 +474,24 @@ mod tests {
         let crc = crc32(&png[12..29]);
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(decode(&png, Limits::default()), Err(ImageError::TooLarge(_))));
+    }
+
+    #[test]
+    fn every_frame_of_a_cine_loop_decodes_native_and_rle() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+        for name in ["us_cine.dcm", "us_cine_rle.dcm"] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            for frame in 0..8 {
+                let (img, info) = dicom(&bytes, Limits::default(), None, frame).unwrap();
+                assert_eq!(info.frames, 8);
+                // The disc moves 12 px a frame: its centre is the brightest column of row 64.
+                let row: Vec<u8> = (0..img.width()).map(|x| img.get_pixel(x, 64)[0]).collect();
+                let bright: Vec<u32> = (0..img.width()).filter(|&x| row[x as usize] == 255).collect();
+                let centre = (bright[0] + bright[bright.len() - 1]) / 2;
+                assert!(centre.abs_diff(20 + 12 * frame) <= 1, "{name} frame {frame}: disc at {centre}");
+            }
+            let err = dicom(&bytes, Limits::default(), None, 8).unwrap_err();
+            assert!(err.to_string().contains("frame 9 is not in this file"), "{err}");
+        }
     }
 }

@@ -303,9 +303,20 @@ pub struct RenderParams {
     /// DICOM only: window centre and width (both, or neither for the file's default).
     pub center: Option<f64>,
     pub width: Option<f64>,
+    /// DICOM only: which frame of a multi-frame file, from 0 (default 0).
+    pub frame: Option<u32>,
 }
 
-/// The picture of a shared image; DICOM images at the asked window/level.
+/// Checks that `frame` exists in `image` (only DICOM files have more than frame 0).
+pub fn check_frame(image: &ImageView, frame: u32) -> Result<()> {
+    let frames = image.dicom.as_ref().map_or(1, |d| d.frames.max(1));
+    if frame >= frames {
+        return Err(AppError::invalid("frame", format!("this image has {frames} frame(s), counted from 0")));
+    }
+    Ok(())
+}
+
+/// The picture of a shared image; DICOM images at the asked window/level and frame.
 #[utoipa::path(get, path = "/api/v1/images/{id}/display", tag = "imaging", params(("id" = String, Path), RenderParams),
     responses((status = 200, description = "PNG or JPEG"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -327,15 +338,17 @@ pub async fn display(
         (None, None) => None,
         _ => return Err(AppError::invalid("width", "give both center and width, for DICOM images only")),
     };
+    let frame = params.frame.unwrap_or(0);
+    check_frame(&image, frame)?;
     let blobs = state.blobs.clone();
     let limits = state.config.image_limits;
     let original = image.sha256.clone();
     let (bytes, content_type) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String)> {
-        match window {
-            None => Ok((blobs.get(&shown_sha).map_err(anyhow::Error::from)?, shown_type)),
-            Some(w) => {
+        match (window, frame) {
+            (None, 0) => Ok((blobs.get(&shown_sha).map_err(anyhow::Error::from)?, shown_type)),
+            (w, _) => {
                 let raw = blobs.get(&original).map_err(anyhow::Error::from)?;
-                let (img, _) = decode::dicom(&raw, limits, Some(&w))?;
+                let (img, _) = decode::dicom(&raw, limits, w.as_ref(), frame)?;
                 Ok((encode_display(&img, Kind::Png).0, "image/png".into()))
             }
         }

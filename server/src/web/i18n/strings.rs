@@ -35,6 +35,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("img.zoom_out", "Zoom out", "缩小"),
     ("img.reset", "Reset view", "重置视图"),
     ("img.window", "Window", "窗宽窗位"),
+    ("img.frame", "Frame", "帧"),
     ("img.window_default", "Default", "默认"),
     ("img.heatmap", "Heatmap", "热力图"),
     ("img.opacity", "Heatmap opacity", "热力图不透明度"),
