@@ -423,4 +423,28 @@ async fn a_cine_loop_is_viewed_and_analysed_frame_by_frame() {
     let (_, list) =
         c.app.get_json(&format!("/api/v1/rooms/{}/findings", c.room), Some(&c.doctor.token)).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "the refused request left no finding");
+    // Signed off, it enters the consultation record with its frame, counted from 1 for people.
+    let decision = format!("/api/v1/findings/{}/decision", done["id"].as_str().unwrap());
+    let (status, _) =
+        c.app.send_json(Method::POST, &decision, Some(&c.doctor.token), &json!({"decision": "accept"})).await;
+    assert_eq!(status, 200);
+    let appointment: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT id FROM appointments WHERE room_id = $1")
+            .bind(&c.room)
+            .fetch_one(&c.app.state.db)
+            .await
+            .unwrap()
+            .get("id")
+    };
+    let page = c
+        .app
+        .request(Method::GET, &format!("/appointments/{appointment}"), Some(&c.doctor.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("cine.dcm · Frame 6"), "the record names the frame");
 }
