@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use dicom_core::dictionary::{DataDictionary, VirtualVr};
+use dicom_core::dictionary::DataDictionary;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
@@ -86,6 +86,25 @@ fn meta_group(b: &[u8]) -> Result<(String, usize), String> {
     Ok((uid, pos))
 }
 
+/// The VR dicom-rs gives an element of an implicit VR data set: the dictionary's (relaxed, so
+/// "US or SS" is one of them), OW for pixel and overlay data, UN for tags it does not know.
+fn implicit_vr(tag: Tag) -> VR {
+    if tag == Tag(PIXEL_DATA.0, PIXEL_DATA.1) || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+        return VR::OW;
+    }
+    StandardDataDictionary.by_tag(tag).map_or(VR::UN, |e| e.vr.relaxed())
+}
+
+/// The size of one value of a binary VR; `None` for text and byte VRs.
+fn value_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::SS | VR::US | VR::OW => Some(2),
+        VR::AT | VR::FL | VR::OF | VR::OL | VR::SL | VR::UL => Some(4),
+        VR::FD | VR::OD | VR::OV | VR::SV | VR::UV => Some(8),
+        _ => None,
+    }
+}
+
 /// Explicit VRs whose header has a 4-byte length (after two reserved bytes).
 fn long_length(vr: VR) -> bool {
     matches!(
@@ -146,12 +165,12 @@ fn walk(b: &[u8], syntax: Syntax) -> Result<(), String> {
             // An unknown VR is read as UN (4-byte length), as dicom-rs and PS3.5 6.2.2 do.
             let vr = VR::from_binary([vr[0], vr[1]]).unwrap_or(VR::UN);
             if long_length(vr) {
-                (Some(vr), u32_at(pos + 8).ok_or_else(short)?, 12)
+                (vr, u32_at(pos + 8).ok_or_else(short)?, 12)
             } else {
-                (Some(vr), u32::from(u16_at(pos + 6).ok_or_else(short)?), 8)
+                (vr, u32::from(u16_at(pos + 6).ok_or_else(short)?), 8)
             }
         } else {
-            (None, u32_at(pos + 4).ok_or_else(short)?, 8)
+            (implicit_vr(Tag(group, element)), u32_at(pos + 4).ok_or_else(short)?, 8)
         };
         pos += header;
         if len == UNDEFINED {
@@ -159,13 +178,14 @@ fn walk(b: &[u8], syntax: Syntax) -> Result<(), String> {
             continue; // contents follow inline, up to a delimiter
         }
         fit(len, b.len() - pos)?;
-        let sequence = match vr {
-            Some(vr) => vr == VR::SQ,
-            None => StandardDataDictionary
-                .by_tag(Tag(group, element))
-                .is_some_and(|e| matches!(e.vr, VirtualVr::Exact(VR::SQ))),
-        };
-        if !sequence {
+        // dicom-rs reads whole values of binary VRs and skips the rest of the length, which
+        // puts it out of step with the file (a fuzzed 2-byte FD made it read a 4 GB length).
+        if let Some(size) = value_size(vr).filter(|size| len % size != 0) {
+            return Err(format!(
+                "element ({group:04X},{element:04X}) has {len} bytes, not a whole number of {size}-byte {vr:?} values"
+            ));
+        }
+        if vr != VR::SQ {
             pos += len as usize;
         }
     }
@@ -208,6 +228,13 @@ mod tests {
             let err = check(&data(name), 1 << 26).unwrap_err();
             assert!(err.contains("declares 2617482243 bytes"), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn a_binary_value_of_a_partial_length_is_refused() {
+        // (0028,0103) as FD with 2 bytes: dicom-rs read none of them and lost its place.
+        let err = check(&data("fuzz/short-binary-value.dcm"), 1 << 26).unwrap_err();
+        assert!(err.contains("(0028,0103) has 2 bytes, not a whole number of 8-byte FD values"), "{err}");
     }
 
     #[test]
