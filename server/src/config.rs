@@ -76,6 +76,11 @@ pub struct Config {
     /// Largest image decoded: pixels per side and in all (`CONSILIUM_MAX_IMAGE_SIDE`, 16384;
     /// `CONSILIUM_MAX_IMAGE_PIXELS`, 64 Mi).
     pub image_limits: crate::imaging::Limits,
+    /// Images decoded at once, uploads and DICOM re-renders (`CONSILIUM_IMAGE_DECODERS`,
+    /// default: the number of cores).
+    pub image_decoders: usize,
+    /// Decodes waiting for a slot before new ones get 503 (`CONSILIUM_IMAGE_DECODE_QUEUE`, 16).
+    pub image_decode_queue: usize,
     /// Where the diagnosis models live, one folder each (`CONSILIUM_MODELS_DIR`, `./models`).
     pub models_dir: PathBuf,
     /// Load every model at start, in the background (`CONSILIUM_MODELS_PRELOAD`, false): the
@@ -128,6 +133,8 @@ impl std::fmt::Debug for Config {
             .field("media", &self.media)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("image_limits", &self.image_limits)
+            .field("image_decoders", &self.image_decoders)
+            .field("image_decode_queue", &self.image_decode_queue)
             .field("models_dir", &self.models_dir)
             .field("models_preload", &self.models_preload)
             .field("inference_engine", &self.inference_engine)
@@ -179,6 +186,8 @@ impl Default for Config {
             media: Default::default(),
             max_upload_bytes: 20 * 1024 * 1024,
             image_limits: Default::default(),
+            image_decoders: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            image_decode_queue: 16,
             models_dir: PathBuf::from("models"),
             models_preload: false,
             inference_engine: "tract".into(),
@@ -248,6 +257,8 @@ impl Config {
                     c.inference_engine = v.to_string();
                 }
                 "CONSILIUM_ORT_LIB" => c.ort_library = non_empty(v).map(PathBuf::from),
+                "CONSILIUM_IMAGE_DECODERS" => c.image_decoders = parse_positive(key, v)? as usize,
+                "CONSILIUM_IMAGE_DECODE_QUEUE" => c.image_decode_queue = parse_positive(key, v)? as usize,
                 "CONSILIUM_INFERENCE_WORKERS" => c.inference_workers = parse_positive(key, v)? as usize,
                 "CONSILIUM_INFERENCE_QUEUE" => c.inference_queue = parse_positive(key, v)? as usize,
                 "CONSILIUM_INFERENCE_TIMEOUT_SECS" => {

@@ -67,6 +67,8 @@ pub struct AppState {
     pub media: Arc<dyn media::MediaPlane>,
     /// Shared images and heatmaps, by sha256.
     pub blobs: Arc<imaging::store::Blobs>,
+    /// Bounds how many images are decoded at once.
+    pub decode_slots: Arc<imaging::slots::DecodeSlots>,
     /// Diagnosis models and their worker threads.
     pub diagnosis: Arc<diagnosis::findings::Diagnosis>,
 }
@@ -92,7 +94,20 @@ impl AppState {
             config.inference_timeout,
         );
         let diagnosis = Arc::new(diagnosis::findings::Diagnosis { registry, pool });
-        Ok(AppState { db, engine, config: Arc::new(config), keys, throttle, hub, media, blobs, diagnosis })
+        let decode_slots =
+            Arc::new(imaging::slots::DecodeSlots::new(config.image_decoders, config.image_decode_queue));
+        Ok(AppState {
+            db,
+            engine,
+            config: Arc::new(config),
+            keys,
+            throttle,
+            hub,
+            media,
+            blobs,
+            decode_slots,
+            diagnosis,
+        })
     }
 }
 

@@ -174,6 +174,43 @@ async fn uploads_over_the_limit_are_refused_with_413() {
 }
 
 #[tokio::test]
+async fn when_every_decoder_is_busy_uploads_and_re_renders_get_503_and_write_nothing() {
+    let c = crate::rooms::consult_with(|cfg| {
+        cfg.image_decoders = 1;
+        cfg.image_decode_queue = 0;
+    })
+    .await;
+    let (_doctor, _patient) = in_call(&c).await;
+    let (status, ct) = share(&c, &c.doctor.token, "ct.dcm", test_data("ct_native.dcm")).await;
+    assert_eq!(status, 201);
+    let busy = c.app.state.decode_slots.acquire().await.unwrap();
+    let r = c
+        .app
+        .request(
+            Method::POST,
+            &format!("/api/v1/rooms/{}/images?filename=x.png", c.room),
+            Some(&c.doctor.token),
+        )
+        .body(test_data("photo.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(image_rows(&c).await, 1, "nothing written");
+    let url = ct["url"].as_str().unwrap();
+    let status = |path: String| {
+        let app = &c.app;
+        let token = c.doctor.token.clone();
+        async move { app.request(Method::GET, &path, Some(&token)).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("{url}?center=40&width=400")).await, 503, "a re-render needs a decoder");
+    assert_eq!(status(url.to_string()).await, 200, "the stored picture does not");
+    drop(busy);
+    assert_eq!(share(&c, &c.doctor.token, "x.png", test_data("photo.png")).await.0, 201);
+}
+
+#[tokio::test]
 async fn only_people_in_the_room_share_and_patients_only_once_admitted() {
     let c = consult().await;
     // The patient, before anyone is in the call, may not share.

@@ -161,7 +161,8 @@ fn encode_display(image: &RgbImage, kind: Kind) -> (Vec<u8>, &'static str) {
 #[utoipa::path(post, path = "/api/v1/rooms/{id}/images", tag = "imaging", params(("id" = String, Path), UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "PNG, JPEG or DICOM bytes"),
     responses((status = 201, body = ImageView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -217,7 +218,9 @@ pub async fn upload(
     // Decoding, encoding and hashing are CPU work: off the async runtime.
     let limits = state.config.image_limits;
     let blobs = state.blobs.clone();
+    let slot = state.decode_slots.acquire().await?;
     let stored = tokio::task::spawn_blocking(move || -> Result<_> {
+        let _slot = slot;
         let decoded = decode::decode(&bytes, limits)?;
         let (shown, shown_type) = encode_display(&decoded.image, decoded.kind);
         let sha = blobs.put(&bytes).map_err(anyhow::Error::from)?;
@@ -318,7 +321,7 @@ pub fn check_frame(image: &ImageView, frame: u32) -> Result<()> {
 
 /// The picture of a shared image; DICOM images at the asked window/level and frame.
 #[utoipa::path(get, path = "/api/v1/images/{id}/display", tag = "imaging", params(("id" = String, Path), RenderParams),
-    responses((status = 200, description = "PNG or JPEG"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "PNG or JPEG"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn display(
     State(state): State<AppState>,
@@ -343,7 +346,13 @@ pub async fn display(
     let blobs = state.blobs.clone();
     let limits = state.config.image_limits;
     let original = image.sha256.clone();
+    // Only a re-render decodes; the stored picture is read as it is.
+    let slot = match (&window, frame) {
+        (None, 0) => None,
+        _ => Some(state.decode_slots.acquire().await?),
+    };
     let (bytes, content_type) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String)> {
+        let _slot = slot;
         match (window, frame) {
             (None, 0) => Ok((blobs.get(&shown_sha).map_err(anyhow::Error::from)?, shown_type)),
             (w, _) => {

@@ -5,6 +5,7 @@
 pub mod decode;
 mod dicom_lengths;
 pub mod handlers;
+pub mod slots;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
