@@ -382,20 +382,13 @@ async fn a_cine_loop_is_viewed_and_analysed_frame_by_frame() {
     assert_eq!((cine["dicom"]["frames"].as_u64(), cine["dicom"]["modality"].as_str()), (Some(8), Some("US")));
     // Any frame can be fetched; one past the end, or a frame of a photo, is a 422.
     let url = cine["url"].as_str().unwrap();
-    let fetch = |path: String| {
-        let app = &c.app;
-        let token = c.patient.token.clone();
-        async move {
-            let r = app.request(Method::GET, &path, Some(&token)).send().await.unwrap();
-            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-        }
-    };
-    let (s0, first) = fetch(url.to_string()).await;
-    let (s3, fourth) = fetch(format!("{url}?frame=3")).await;
+    let (app, patient_token) = (&c.app, Some(c.patient.token.as_str()));
+    let fetch = |path: String| async move { app.get_bytes(&path, patient_token).await };
+    let (s0, _, first) = fetch(url.to_string()).await;
+    let (s3, _, fourth) = fetch(format!("{url}?frame=3")).await;
     assert_eq!((s0, s3), (200, 200));
     assert_ne!(first, fourth, "another frame shows other pixels");
-    let (s, _) = fetch(format!("{url}?frame=3&center=100&width=200")).await;
-    assert_eq!(s, 200, "a frame at a window");
+    assert_eq!(fetch(format!("{url}?frame=3&center=100&width=200")).await.0, 200, "a frame at a window");
     assert_eq!(fetch(format!("{url}?frame=8")).await.0, 422);
     let (_, photo) = share(&c, &c.doctor.token, "photo.png", test_data("photo.png")).await;
     assert_eq!(fetch(format!("{}?frame=1", photo["url"].as_str().unwrap())).await.0, 422);
@@ -437,14 +430,6 @@ async fn a_cine_loop_is_viewed_and_analysed_frame_by_frame() {
             .unwrap()
             .get("id")
     };
-    let page = c
-        .app
-        .request(Method::GET, &format!("/appointments/{appointment}"), Some(&c.doctor.token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("cine.dcm · Frame 6"), "the record names the frame");
+    let (_, _, page) = c.app.get_bytes(&format!("/appointments/{appointment}"), Some(&c.doctor.token)).await;
+    assert!(String::from_utf8(page).unwrap().contains("cine.dcm · Frame 6"), "the record names the frame");
 }

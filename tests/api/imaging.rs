@@ -110,22 +110,14 @@ async fn shared_images_reach_everyone_in_the_call_and_dicom_renders_at_any_windo
     }
     assert_eq!(heard["image"]["id"], ct["id"]);
     // Both can fetch the pictures; DICOM at another window is a different picture.
-    let get = |path: String, token: String| {
-        let app = &c.app;
-        async move {
-            let r = app.request(Method::GET, &path, Some(&token)).send().await.unwrap();
-            let status = r.status().as_u16();
-            let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
-            (status, kind, r.bytes().await.unwrap().to_vec())
-        }
-    };
     let url = ct["url"].as_str().unwrap().to_string();
-    let (status, kind, default) = get(url.clone(), c.patient.token.clone()).await;
+    let (status, kind, default) = c.app.get_bytes(&url, Some(&c.patient.token)).await;
     assert_eq!((status, kind.as_deref()), (200, Some("image/png")));
-    let (status, _, lung) = get(format!("{url}?center=-600&width=1500"), c.doctor.token.clone()).await;
+    let (status, _, lung) =
+        c.app.get_bytes(&format!("{url}?center=-600&width=1500"), Some(&c.doctor.token)).await;
     assert_eq!(status, 200);
     assert_ne!(default, lung, "another window shows other pixels");
-    let (status, _, _) = get(format!("{url}?center=40"), c.doctor.token.clone()).await;
+    let (status, _, _) = c.app.get_bytes(&format!("{url}?center=40"), Some(&c.doctor.token)).await;
     assert_eq!(status, 422, "a window needs both centre and width");
     let (_, list) = c.app.get_json(&format!("/api/v1/rooms/{}/images", c.room), Some(&c.patient.token)).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
@@ -199,13 +191,10 @@ async fn when_every_decoder_is_busy_uploads_and_re_renders_get_503_and_write_not
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(image_rows(&c).await, 1, "nothing written");
     let url = ct["url"].as_str().unwrap();
-    let status = |path: String| {
-        let app = &c.app;
-        let token = c.doctor.token.clone();
-        async move { app.request(Method::GET, &path, Some(&token)).send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(status(format!("{url}?center=40&width=400")).await, 503, "a re-render needs a decoder");
-    assert_eq!(status(url.to_string()).await, 200, "the stored picture does not");
+    let token = Some(c.doctor.token.as_str());
+    let rerender = c.app.get_bytes(&format!("{url}?center=40&width=400"), token).await.0;
+    assert_eq!(rerender, 503, "a re-render needs a decoder");
+    assert_eq!(c.app.get_bytes(url, token).await.0, 200, "the stored picture does not");
     drop(busy);
     assert_eq!(share(&c, &c.doctor.token, "x.png", test_data("photo.png")).await.0, 201);
 }

@@ -134,6 +134,14 @@ impl TestApp {
         }
     }
 
+    /// A GET's status, content type and body bytes (pictures, pages).
+    pub async fn get_bytes(&self, path: &str, token: Option<&str>) -> (u16, Option<String>, Vec<u8>) {
+        let r = self.request(Method::GET, path, token).send().await.unwrap();
+        let status = r.status().as_u16();
+        let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        (status, kind, r.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let r = self.request(Method::GET, path, token).send().await.unwrap();
         let status = r.status().as_u16();

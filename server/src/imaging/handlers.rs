@@ -218,17 +218,16 @@ pub async fn upload(
     // Decoding, encoding and hashing are CPU work: off the async runtime.
     let limits = state.config.image_limits;
     let blobs = state.blobs.clone();
-    let slot = state.decode_slots.acquire().await?;
-    let stored = tokio::task::spawn_blocking(move || -> Result<_> {
-        let _slot = slot;
-        let decoded = decode::decode(&bytes, limits)?;
-        let (shown, shown_type) = encode_display(&decoded.image, decoded.kind);
-        let sha = blobs.put(&bytes).map_err(anyhow::Error::from)?;
-        let shown_sha = blobs.put(&shown).map_err(anyhow::Error::from)?;
-        Ok((decoded, sha, shown_sha, shown_type, bytes.len()))
-    })
-    .await
-    .map_err(anyhow::Error::from)??;
+    let stored = state
+        .decode_slots
+        .run(move || {
+            let decoded = decode::decode(&bytes, limits)?;
+            let (shown, shown_type) = encode_display(&decoded.image, decoded.kind);
+            let sha = blobs.put(&bytes).map_err(anyhow::Error::from)?;
+            let shown_sha = blobs.put(&shown).map_err(anyhow::Error::from)?;
+            Ok((decoded, sha, shown_sha, shown_type, bytes.len()))
+        })
+        .await?;
     let (decoded, sha, shown_sha, shown_type, size) = stored;
     let info = decoded
         .dicom
@@ -346,24 +345,21 @@ pub async fn display(
     let blobs = state.blobs.clone();
     let limits = state.config.image_limits;
     let original = image.sha256.clone();
-    // Only a re-render decodes; the stored picture is read as it is.
-    let slot = match (&window, frame) {
-        (None, 0) => None,
-        _ => Some(state.decode_slots.acquire().await?),
-    };
-    let (bytes, content_type) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String)> {
-        let _slot = slot;
-        match (window, frame) {
-            (None, 0) => Ok((blobs.get(&shown_sha).map_err(anyhow::Error::from)?, shown_type)),
-            (w, _) => {
+    // The stored picture is read as it is; another window or frame is decoded again.
+    let (bytes, content_type) = if window.is_none() && frame == 0 {
+        let shown =
+            tokio::task::spawn_blocking(move || blobs.get(&shown_sha)).await.map_err(anyhow::Error::from)?;
+        (shown.map_err(anyhow::Error::from)?, shown_type)
+    } else {
+        state
+            .decode_slots
+            .run(move || {
                 let raw = blobs.get(&original).map_err(anyhow::Error::from)?;
-                let (img, _) = decode::dicom(&raw, limits, w.as_ref(), frame)?;
-                Ok((encode_display(&img, Kind::Png).0, "image/png".into()))
-            }
-        }
-    })
-    .await
-    .map_err(anyhow::Error::from)??;
+                let (img, _) = decode::dicom(&raw, limits, window.as_ref(), frame)?;
+                Ok((encode_display(&img, Kind::Png).0, "image/png".to_string()))
+            })
+            .await?
+    };
     let patient = room_patient(&state, &image.room_id, image.case_id.as_deref()).await?;
     audit::record_read(
         &state.db,

@@ -49,6 +49,20 @@ impl DecodeSlots {
         }
         self.permits.clone().acquire_owned().await.map_err(|e| AppError::Internal(e.into()))
     }
+
+    /// Runs `job` on a blocking thread once a slot is free; the slot is held until it ends.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slot = self.acquire().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job()
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+    }
 }
 
 #[cfg(test)]
