@@ -3,17 +3,18 @@
 // a clinician runs a model, sees progress, the top labels, the model card and the heatmap, and
 // accepts, amends or rejects. Patients and guests only ever receive signed-off findings.
 
+import { $, el, api } from "/static/ui.js";
+import { models, loadModels, renderModels } from "/static/analyse.js";
+
 const section = document.getElementById("images");
 const T = JSON.parse(document.getElementById("img-i18n").textContent);
 const t = (key) => T.img[key] || key;
-const $ = (id) => document.getElementById(id);
 const clinical = section.dataset.clinical === "true";
 const roomId = section.dataset.room;
 
 const images = new Map(); // id -> image view
 const findings = new Map(); // id -> finding view
 const progress = new Map(); // finding id -> 0..1
-const models = new Map(); // name -> model view
 let current = null; // image id on screen
 const view = { zoom: 1, x: 0.5, y: 0.5, frame: 0 };
 let presenting = false;
@@ -25,34 +26,10 @@ let sendTimer = null;
 // What tests read.
 window.consiliumImages = { images, findings };
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c != null) e.append(c);
-  return e;
-}
-
 function setStatus(text, alert = false) {
   const s = $("image-status");
   s.textContent = text;
   s.className = alert ? "alert-text" : "muted";
-}
-
-async function api(method, url, body, type = "application/json") {
-  const init = { method, headers: {} };
-  if (body !== undefined) {
-    init.body = type === "application/json" ? JSON.stringify(body) : body;
-    init.headers["content-type"] = type;
-  }
-  const r = await fetch(url, init);
-  const text = await r.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!r.ok) throw new Error(data?.error?.message || `${r.status}`);
-  return data;
 }
 
 // ---- sharing ----
@@ -282,97 +259,6 @@ function follow(m) {
   } else pointer.hidden = true;
 }
 
-// ---- models and analysis (clinicians) ----
-
-function factLabel(f) { return T.fact[f.field] || f.label; }
-function optionLabel(o) { return T.fact[o] || o; }
-
-function renderFacts() {
-  const box = $("analyse-facts");
-  const model = models.get($("analyse-model").value);
-  const features = model?.tabular?.features || [];
-  box.replaceChildren(...features.map((f) => {
-    if (f.kind === "one_hot") {
-      return el("label", {}, factLabel(f), " ",
-        el("select", { name: f.field },
-          ...f.options.map((o) => el("option", { value: o, selected: o === f.default }, optionLabel(o)))));
-    }
-    return el("label", {}, factLabel(f), " ", el("input", { name: f.field, type: "number", min: f.min, max: f.max, step: "1", inputmode: "numeric" }));
-  }));
-  $("analyse-hint").hidden = !features.length;
-}
-
-// Mirrors the server's check (manifest `accepts`): a model is offered only for the kinds of
-// image it was made for; the server refuses the rest with a 422 anyway.
-function madeFor(model, image) {
-  const a = model.accepts;
-  if (!a || !image) return true;
-  if (image.kind !== "dicom") return a.photos;
-  const modality = (image.dicom?.modality || "").trim().toUpperCase();
-  return (a.dicom_modalities || []).some((m) => m.toUpperCase() === modality);
-}
-
-function renderModels() {
-  const select = $("analyse-model");
-  const image = images.get(current);
-  if (!select.options.length) return; // models not loaded yet
-  for (const option of select.options) {
-    const model = models.get(option.value);
-    option.disabled = !madeFor(model, image);
-    option.textContent = option.disabled ? `${model.title} (${t("not_for_image")})` : model.title;
-  }
-  if (select.selectedOptions[0]?.disabled) {
-    const usable = [...select.options].find((o) => !o.disabled);
-    if (usable) {
-      select.value = usable.value;
-      renderFacts();
-    }
-  }
-  const unfit = [...select.options].filter((o) => o.disabled).map((o) => models.get(o.value).title);
-  const none = unfit.length === select.options.length;
-  const note = $("analyse-unsuitable");
-  note.textContent = none ? t("no_suitable") : `${t("not_offered")} ${unfit.join(", ")}`;
-  note.hidden = !unfit.length;
-  $("analyse").disabled = none;
-}
-
-async function loadModels() {
-  try {
-    for (const m of await api("GET", "/api/v1/models")) models.set(m.name, m);
-  } catch {
-    return;
-  }
-  const form = $("analyse-form");
-  if (!form) return;
-  const select = $("analyse-model");
-  select.replaceChildren(...[...models.values()].map((m) => el("option", { value: m.name }, m.title)));
-  select.addEventListener("change", renderFacts);
-  renderFacts();
-  renderModels();
-  form.hidden = !models.size || !current;
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const error = $("analyse-error");
-    error.hidden = true;
-    const model = models.get(select.value);
-    const facts = {};
-    for (const f of model?.tabular?.features || []) {
-      const input = form.elements[f.field];
-      if (f.kind === "number" && input.value !== "") facts[f.field] = Number(input.value);
-      if (f.kind === "one_hot" && input.value !== f.default) facts[f.field] = input.value;
-    }
-    $("analyse").disabled = true;
-    try {
-      finding(await api("POST", `/api/v1/images/${current}/findings`, { model: select.value, facts, frame: view.frame }));
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-    } finally {
-      renderModels();
-    }
-  });
-}
-
 // ---- findings ----
 
 function labelName(f, id) {
@@ -480,7 +366,13 @@ function renderFindings() {
 export async function start(sender) {
   send = sender;
   section.hidden = false;
-  await loadModels();
+  await loadModels({
+    t,
+    T,
+    image: () => images.get(current),
+    frame: () => view.frame,
+    onFinding: finding,
+  });
   try {
     for (const image of await api("GET", `/api/v1/rooms/${roomId}/images`)) added(image, false);
     for (const f of await api("GET", `/api/v1/rooms/${roomId}/findings`)) finding(f);

@@ -13,6 +13,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("devices.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/devices.js")),
     ("call.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/call.js")),
     ("images.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/images.js")),
+    ("analyse.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/analyse.js")),
+    ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/ui.js")),
 ];
 
 /// `GET /static/{file}`.

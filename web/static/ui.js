@@ -1,0 +1,27 @@
+// Small helpers the room's panels share: element lookup, element building, JSON API calls.
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null) e.append(c);
+  return e;
+}
+
+export async function api(method, url, body, type = "application/json") {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.body = type === "application/json" ? JSON.stringify(body) : body;
+    init.headers["content-type"] = type;
+  }
+  const r = await fetch(url, init);
+  const text = await r.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error(data?.error?.message || `${r.status}`);
+  return data;
+}
