@@ -82,7 +82,7 @@ pub async fn run(
         Command::Serve => serve(config, out).await,
         Command::Migrate => {
             let state = AppState::open(config).await?;
-            writeln!(out, "database is up to date ({:?})", state.engine)?;
+            writeln!(out, "database is up to date ({:?})", state.db.engine())?;
             Ok(())
         }
         Command::User { command: UserCommand::Add(a) } => {
@@ -126,7 +126,7 @@ async fn serve(config: Config, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(logins) = seed::seed_on_first_start(&app.state).await? {
         write!(out, "{}", seed::describe(&logins, &format!("http://{addr}")))?;
     }
-    writeln!(out, "Consilium is listening on http://{addr} (database: {:?})", app.state.engine)?;
+    writeln!(out, "Consilium is listening on http://{addr} (database: {:?})", app.state.db.engine())?;
     out.flush()?;
     app.run_until(crate::shutdown_signal()).await
 }

@@ -43,6 +43,13 @@ pub struct Config {
     pub login_burst_addr: u32,
     /// One login attempt is given back every this many seconds (`CONSILIUM_LOGIN_REFILL_SECS`, 30).
     pub login_refill: Duration,
+    /// Database pool sizes and waiting bounds (`CONSILIUM_DB_POOL_SIZE`,
+    /// `CONSILIUM_DB_ACQUIRE_TIMEOUT_MS`, `CONSILIUM_DB_WRITE_QUEUE`, `CONSILIUM_DB_GROUP_COMMIT`).
+    pub db: crate::db::DbSettings,
+    /// Requests in flight per class before new ones wait and then get 503
+    /// (`CONSILIUM_MAX_IN_FLIGHT_API`, `_PAGES`, `_UPLOADS`, `_WEBSOCKETS`,
+    /// `CONSILIUM_ADMISSION_WAIT_MS`).
+    pub admission: crate::ops::admission::Limits,
     /// Largest accepted request body in bytes for JSON and forms (`CONSILIUM_MAX_BODY_BYTES`, 64 KiB).
     pub max_body_bytes: usize,
     /// Log format (`CONSILIUM_LOG_FORMAT`: `pretty` or `json`).
@@ -120,6 +127,8 @@ impl std::fmt::Debug for Config {
             .field("login_burst_account", &self.login_burst_account)
             .field("login_burst_addr", &self.login_burst_addr)
             .field("login_refill", &self.login_refill)
+            .field("db", &self.db)
+            .field("admission", &self.admission)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("log_format", &self.log_format)
             .field("demo_on_first_start", &self.demo_on_first_start)
@@ -173,6 +182,8 @@ impl Default for Config {
             login_burst_account: 5,
             login_burst_addr: 20,
             login_refill: Duration::from_secs(30),
+            db: Default::default(),
+            admission: Default::default(),
             max_body_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
             demo_on_first_start: true,
@@ -245,6 +256,19 @@ impl Config {
                     c.login_refill = Duration::from_secs(parse_positive(key, v)?.into())
                 }
                 "CONSILIUM_MAX_BODY_BYTES" => c.max_body_bytes = parse(key, v)?,
+                "CONSILIUM_DB_POOL_SIZE" => c.db.pool_size = Some(parse_positive(key, v)?),
+                "CONSILIUM_DB_ACQUIRE_TIMEOUT_MS" => {
+                    c.db.acquire_timeout = Duration::from_millis(parse_positive(key, v)?.into())
+                }
+                "CONSILIUM_DB_WRITE_QUEUE" => c.db.write_queue = parse_positive(key, v)? as usize,
+                "CONSILIUM_DB_GROUP_COMMIT" => c.db.group_commit = parse_positive(key, v)? as usize,
+                "CONSILIUM_MAX_IN_FLIGHT_API" => c.admission.api = parse_positive(key, v)? as usize,
+                "CONSILIUM_MAX_IN_FLIGHT_PAGES" => c.admission.pages = parse_positive(key, v)? as usize,
+                "CONSILIUM_MAX_IN_FLIGHT_UPLOADS" => c.admission.uploads = parse_positive(key, v)? as usize,
+                "CONSILIUM_MAX_IN_FLIGHT_WEBSOCKETS" => {
+                    c.admission.websockets = parse_positive(key, v)? as usize
+                }
+                "CONSILIUM_ADMISSION_WAIT_MS" => c.admission.wait = Duration::from_millis(parse(key, v)?),
                 "CONSILIUM_MAX_UPLOAD_BYTES" => c.max_upload_bytes = parse_positive(key, v)? as usize,
                 "CONSILIUM_MAX_IMAGE_SIDE" => c.image_limits.max_side = parse_positive(key, v)?,
                 "CONSILIUM_MAX_IMAGE_PIXELS" => c.image_limits.max_pixels = parse_positive(key, v)?.into(),

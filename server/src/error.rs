@@ -140,8 +140,34 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The documented error answer for a status no variant stands for (a framework's own refusal,
+/// such as 405 or a malformed multipart body), with its text as the message.
+pub fn framework_refusal(status: StatusCode, message: String) -> Response {
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "bad_request",
+    };
+    let message = if message.trim().is_empty() {
+        status.canonical_reason().unwrap_or("bad request").to_lowercase()
+    } else {
+        message
+    };
+    let body = ErrorBody { error: ErrorDetail { code, message: message.clone(), field: None } };
+    let mut resp = (status, Json(body)).into_response();
+    resp.extensions_mut().insert(RenderedError { status, message });
+    resp
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            metrics::counter!("db_busy_total", "reason" => "pool_wait").increment(1);
+            return AppError::Unavailable("the server is busy; try again shortly".into());
+        }
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
                 return AppError::Conflict(conflict_message(db.constraint(), db.message()));

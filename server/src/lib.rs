@@ -37,7 +37,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -50,14 +50,13 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::token::{TokenKeys, load_or_create_secret};
 use crate::config::Config;
-use crate::db::{Db, Engine};
+use crate::db::Db;
 use crate::error::AppError;
 
 /// Shared, cheaply cloned state handed to every handler.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Db,
-    pub engine: Engine,
     pub config: Arc<Config>,
     pub keys: Arc<TokenKeys>,
     pub throttle: Arc<LoginThrottle>,
@@ -71,6 +70,8 @@ pub struct AppState {
     pub decode_slots: Arc<imaging::slots::DecodeSlots>,
     /// Diagnosis models and their worker threads.
     pub diagnosis: Arc<diagnosis::findings::Diagnosis>,
+    /// Requests in flight per class.
+    pub admission: Arc<ops::admission::Admission>,
 }
 
 impl AppState {
@@ -78,7 +79,7 @@ impl AppState {
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-        let (db, engine) = db::connect(&config.effective_database_url()).await?;
+        let db = Db::connect(&config.effective_database_url(), config.db).await?;
         let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
         let keys = Arc::new(TokenKeys::new(&secret, config.token_ttl));
         let throttle = Arc::new(LoginThrottle::new(&config));
@@ -96,9 +97,10 @@ impl AppState {
         let diagnosis = Arc::new(diagnosis::findings::Diagnosis { registry, pool });
         let decode_slots =
             Arc::new(imaging::slots::DecodeSlots::new(config.image_decoders, config.image_decode_queue));
+        let admission = Arc::new(ops::admission::Admission::new(config.admission));
         Ok(AppState {
+            admission,
             db,
-            engine,
             config: Arc::new(config),
             keys,
             throttle,
@@ -229,6 +231,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .route_layer(from_fn(ops::metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(from_fn(web::input::refuse_control_characters))
+        .layer(from_fn_with_state(state.admission.clone(), ops::admission::admit))
+        .layer(from_fn(web::edge_errors))
         .layer(from_fn(ops::security::cross_site_guard))
         .layer(from_fn(ops::security::headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

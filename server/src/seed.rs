@@ -89,7 +89,7 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {
         match service::create(db, &Actor::cli(), input).await {
             Ok(user) => {
                 if let Some(week) = demo_week(email) {
-                    let mut tx = db.begin().await?;
+                    let mut tx = db.write().await?;
                     scheduling::db::replace_rules(&mut tx, &user.id, &week.rules, week.consult_minutes)
                         .await?;
                     tx.commit().await?;

@@ -368,8 +368,11 @@ async fn a_full_inference_queue_answers_503_with_retry_after_and_writes_nothing(
     assert!(accepted >= 1 && statuses.contains(&503), "{statuses:?}");
     assert_eq!(retry_after.as_deref(), Some("5"));
     use sqlx::Row;
-    let rows: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM findings").fetch_one(&c.app.state.db).await.unwrap().get("n");
+    let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM findings")
+        .fetch_one(c.app.state.db.read())
+        .await
+        .unwrap()
+        .get("n");
     assert_eq!(rows as usize, accepted, "refused requests leave no finding behind");
 }
 
@@ -425,7 +428,7 @@ async fn a_cine_loop_is_viewed_and_analysed_frame_by_frame() {
         use sqlx::Row;
         sqlx::query("SELECT id FROM appointments WHERE room_id = $1")
             .bind(&c.room)
-            .fetch_one(&c.app.state.db)
+            .fetch_one(c.app.state.db.read())
             .await
             .unwrap()
             .get("id")

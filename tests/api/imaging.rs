@@ -27,7 +27,7 @@ pub(crate) async fn share(c: &Consult, token: &str, name: &str, bytes: Vec<u8>) 
 async fn image_rows(c: &Consult) -> i64 {
     use sqlx::Row;
     sqlx::query("SELECT COUNT(*) AS n FROM images")
-        .fetch_one(&c.app.state.db)
+        .fetch_one(c.app.state.db.read())
         .await
         .unwrap()
         .get::<i64, _>("n")

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// What a caller of one role should get.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Expect {
+pub(crate) enum Expect {
     /// Anything but 401/403/404/405 and 5xx: the route let them through.
     Ok,
     /// 401: no session.
@@ -23,20 +23,20 @@ enum Expect {
 use Expect::*;
 
 /// Ids of objects the table's paths refer to.
-struct Ids {
-    patient: String,
-    doctor: String,
-    appointment: String,
-    exception: String,
-    review: String,
-    room: String,
+pub(crate) struct Ids {
+    pub(crate) patient: String,
+    pub(crate) doctor: String,
+    pub(crate) appointment: String,
+    pub(crate) exception: String,
+    pub(crate) review: String,
+    pub(crate) room: String,
 }
 
 /// Expectations for callers: no session, a patient, a doctor, an admin (none of them owns
 /// the objects in the paths).
-type Row = (Method, &'static str, Option<Value>, [Expect; 4]);
+pub(crate) type Row = (Method, &'static str, Option<Value>, [Expect; 4]);
 
-fn routes(ids: &Ids, email: &str) -> Vec<Row> {
+pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
     let any = [Unauth, Ok, Ok, Ok];
     let admin = [Unauth, Deny, Deny, Ok];
     let owner = [Unauth, Hidden, Hidden, Ok];
@@ -179,7 +179,7 @@ fn routes(ids: &Ids, email: &str) -> Vec<Row> {
     ]
 }
 
-fn concrete(template: &str, ids: &Ids) -> String {
+pub(crate) fn concrete(template: &str, ids: &Ids) -> String {
     let id = if template.starts_with("/api/v1/users/") {
         &ids.patient
     } else if template.starts_with("/api/v1/doctors/") {
@@ -239,7 +239,7 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
     }
 }
 
-async fn fixture(app: &TestApp) -> Ids {
+pub(crate) async fn fixture(app: &TestApp) -> Ids {
     let admin = app.create_user(Role::Admin).await;
     let patient = app.create_user(Role::Patient).await;
     let doctor = app.create_user(Role::Doctor).await;

@@ -12,7 +12,7 @@ use sqlx::Row;
 async fn rows(app: &TestApp, object_id: &str) -> Vec<(String, String, i64)> {
     sqlx::query("SELECT recipient_id, status, offset_minutes FROM reminders WHERE object_id = $1 ORDER BY offset_minutes, recipient_id")
         .bind(object_id)
-        .fetch_all(&app.state.db)
+        .fetch_all(app.state.db.read())
         .await
         .unwrap()
         .iter()
@@ -43,10 +43,13 @@ async fn booked(app: &TestApp) -> (Value, consilium_tests::TestUser, consilium_t
 }
 
 async fn make_due(app: &TestApp, object_id: &str) {
-    sqlx::query("UPDATE reminders SET due_at = $2 WHERE object_id = $1 AND status = 'pending'")
-        .bind(object_id)
-        .bind(consilium::db::now_ms() - 1000)
-        .execute(&app.state.db)
+    app.state
+        .db
+        .execute(
+            sqlx::query("UPDATE reminders SET due_at = $2 WHERE object_id = $1 AND status = 'pending'")
+                .bind(object_id)
+                .bind(consilium::db::now_ms() - 1000),
+        )
         .await
         .unwrap();
 }
@@ -130,7 +133,7 @@ async fn an_unreachable_mail_server_means_a_retry_later_not_a_loss() {
     assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
     let r = sqlx::query("SELECT status, attempts, due_at, last_error FROM reminders WHERE object_id = $1 AND status <> 'cancelled'")
         .bind(id)
-        .fetch_all(&app.state.db)
+        .fetch_all(app.state.db.read())
         .await
         .unwrap();
     for row in r {

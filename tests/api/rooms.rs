@@ -259,7 +259,7 @@ mod invites {
         let (s, link) =
             invite(&c, &c.doctor.token, json!({"kind": "guest", "name": "Interpreter Ana"})).await;
         assert_eq!(s, 201, "{link}");
-        sqlx::query("UPDATE invites SET not_before = 0").execute(&c.app.state.db).await.unwrap();
+        c.app.state.db.execute(sqlx::query("UPDATE invites SET not_before = 0")).await.unwrap();
         let url = link["url"].as_str().unwrap();
         let (s, cookie) = open(&c, url).await;
         assert_eq!(s, 303);
@@ -303,8 +303,10 @@ mod invites {
             409,
             "too early: opens 30 minutes before"
         );
-        sqlx::query("UPDATE invites SET not_before = 0, expires_at = 1")
-            .execute(&c.app.state.db)
+        c.app
+            .state
+            .db
+            .execute(sqlx::query("UPDATE invites SET not_before = 0, expires_at = 1"))
             .await
             .unwrap();
         assert_eq!(open(&c, link["url"].as_str().unwrap()).await.0, 410, "expired");

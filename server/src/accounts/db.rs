@@ -57,7 +57,7 @@ pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<User>> {
 /// The account and its password hash, for sign-in.
 pub async fn find_for_login(db: &Db, email: &str) -> Result<Option<(User, String)>> {
     let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(db).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(db.read()).await?;
     match row {
         Some(r) => Ok(Some((from_row(&r)?, r.try_get("password_hash")?))),
         None => Ok(None),
@@ -76,11 +76,11 @@ pub struct ListFilter {
 }
 
 pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<User>> {
-    let pattern = f.query.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
+    let pattern = f.query.as_ref().map(|q| format!("%{}%", crate::db::like_escape(&q.to_lowercase())));
     let sql = format!(
         "SELECT {COLUMNS} FROM users
          WHERE ($1 IS NULL OR role = $1)
-           AND ($2 IS NULL OR lower(name) LIKE $2 OR email LIKE $2)
+           AND ($2 IS NULL OR lower(name) LIKE $2 ESCAPE '\\' OR lower(email) LIKE $2 ESCAPE '\\')
            AND ($3 = 1 OR active = 1)
          ORDER BY role, name, id
          LIMIT $4 OFFSET $5"
@@ -91,7 +91,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<User>> {
         .bind(flag(f.include_inactive))
         .bind(f.limit)
         .bind(f.offset)
-        .fetch_all(db)
+        .fetch_all(db.read())
         .await?;
     rows.iter().map(from_row).collect()
 }
@@ -99,7 +99,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> Result<Vec<User>> {
 /// Active accounts per role, and the number of inactive accounts.
 pub async fn counts(db: &Db) -> Result<(Vec<(Role, i64)>, i64)> {
     let rows = sqlx::query("SELECT role, active, COUNT(*) AS n FROM users GROUP BY role, active")
-        .fetch_all(db)
+        .fetch_all(db.read())
         .await?;
     let mut per_role: Vec<(Role, i64)> = Role::ALL.iter().map(|r| (*r, 0)).collect();
     let mut inactive = 0;
@@ -115,7 +115,7 @@ pub async fn counts(db: &Db) -> Result<(Vec<(Role, i64)>, i64)> {
 }
 
 pub async fn count(db: &Db) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db).await?.try_get("n")?)
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(db.read()).await?.try_get("n")?)
 }
 
 /// Field values after a patch was validated; `None` leaves a column unchanged.

@@ -1,7 +1,8 @@
 //! `/api/v1/users`: account administration for admins.
 
+use crate::web::input::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -1,7 +1,8 @@
 //! Admin pages for accounts: list with filters and a create form, and an edit page.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

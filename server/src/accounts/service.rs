@@ -18,7 +18,7 @@ fn patient_of(u: &User) -> Option<&str> {
 pub async fn create(db: &Db, actor: &Actor, input: NewUser) -> Result<User> {
     let valid = input.validate()?;
     let hash = password::hash(valid.password.clone()).await?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let user = db::insert(&mut tx, &valid, &hash).await?;
     if user.role == Role::Doctor {
         crate::scheduling::db::ensure_doctor(&mut tx, &user.id).await?;
@@ -38,11 +38,10 @@ pub async fn create(db: &Db, actor: &Actor, input: NewUser) -> Result<User> {
 
 /// Reads one account; a patient's account read is audited.
 pub async fn get(db: &Db, actor: &Actor, id: &str) -> Result<User> {
-    let mut conn = db.acquire().await?;
-    let user = db::find(&mut conn, id).await?.ok_or(AppError::NotFound("user"))?;
+    let user = db::find(&mut *db.acquire().await?, id).await?.ok_or(AppError::NotFound("user"))?;
     if user.role == Role::Patient {
-        audit::record(
-            &mut conn,
+        audit::record_read(
+            db,
             actor,
             Event::new("user.read").object("user", &user.id).patient(Some(&user.id)),
         )
@@ -95,7 +94,7 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, patch: UserPatch) -> Resul
             fields.push(name);
         }
     }
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let user = db::update(&mut tx, id, &changes).await?.ok_or(AppError::NotFound("user"))?;
     if user.role == Role::Doctor {
         crate::scheduling::db::ensure_doctor(&mut tx, &user.id).await?;
@@ -122,14 +121,13 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, patch: UserPatch) -> Resul
 pub async fn list(db: &Db, actor: &Actor, filter: &db::ListFilter) -> Result<Vec<User>> {
     let users = db::list(db, filter).await?;
     if users.iter().any(|u| u.role == Role::Patient) {
-        let mut conn = db.acquire().await?;
         let detail = format!(
             "role={} q={} n={}",
             filter.role.map(Role::as_str).unwrap_or("any"),
             filter.query.as_deref().unwrap_or(""),
             users.len()
         );
-        audit::record(&mut conn, actor, Event::new("user.list").detail(detail)).await?;
+        audit::record_read(db, actor, Event::new("user.list").detail(detail)).await?;
     }
     Ok(users)
 }

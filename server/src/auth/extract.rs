@@ -80,7 +80,7 @@ async fn load(state: &AppState, c: Claims, via_cookie: bool) -> Result<Option<Cu
     .bind(&c.sub)
     .bind(c.ver)
     .bind(&c.jti)
-    .fetch_optional(&state.db)
+    .fetch_optional(state.db.read())
     .await?;
     let Some(r) = row else { return Ok(None) };
     let role: String = r.try_get("role")?;

@@ -47,10 +47,9 @@ pub async fn authenticate(state: &AppState, addr: &str, email: &str, pw: String)
         role: user.as_ref().map(|u| u.role),
         client_addr: Some(addr.into()),
     };
-    let mut conn = state.db.acquire().await?;
     match user {
         Some(u) if ok && u.active => {
-            audit::record(&mut conn, &actor, Event::new("auth.login").object("user", &u.id)).await?;
+            audit::record_read(&state.db, &actor, Event::new("auth.login").object("user", &u.id)).await?;
             Ok(u)
         }
         u => {
@@ -59,7 +58,7 @@ pub async fn authenticate(state: &AppState, addr: &str, email: &str, pw: String)
             if let Some(id) = id {
                 e = e.object("user", id);
             }
-            audit::record(&mut conn, &actor, e).await?;
+            audit::record_read(&state.db, &actor, e).await?;
             Err(AppError::Unauthorized)
         }
     }
@@ -103,7 +102,7 @@ pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> Result<
 /// Records the token id as revoked until its expiry.
 pub async fn revoke(state: &AppState, user: &CurrentUser) -> Result<()> {
     let now = crate::db::now_ms();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
     sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)")
         .bind(&user.jti)
@@ -161,7 +160,7 @@ pub async fn update_own_profile(
         },
         ..Default::default()
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     let updated = users::update(&mut tx, &user.id, &changes).await?.ok_or(AppError::NotFound("user"))?;
     let patient = (updated.role == crate::accounts::model::Role::Patient).then_some(updated.id.as_str());
     audit::record(
@@ -207,7 +206,7 @@ pub async fn change_password(
     checked?;
     let hash = password::hash(input.new_password).await?;
     let changes = users::Changes { password_hash: Some(hash), ..Default::default() };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     let updated = users::update(&mut tx, &user.id, &changes).await?.ok_or(AppError::NotFound("user"))?;
     let patient = (updated.role == crate::accounts::model::Role::Patient).then_some(updated.id.as_str());
     audit::record(

@@ -1,8 +1,9 @@
 //! Browser sign-in: the login form sets the same access token as the API hands out, in an
 //! HttpOnly, SameSite=Lax cookie (Secure over TLS); logout revokes it and clears the cookie.
 
+use crate::web::input::Query;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;

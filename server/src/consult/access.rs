@@ -58,7 +58,7 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
         "SELECT id, doctor_id, patient_id FROM appointments WHERE room_id = $1 AND status = 'booked'",
     )
     .bind(room_id)
-    .fetch_optional(db)
+    .fetch_optional(db.read())
     .await?
     {
         let doctor: String = r.try_get("doctor_id")?;
@@ -73,7 +73,7 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
     if let Some(r) =
         sqlx::query("SELECT id, coordinator_id FROM reviews WHERE room_id = $1 AND status <> 'cancelled'")
             .bind(room_id)
-            .fetch_optional(db)
+            .fetch_optional(db.read())
             .await?
     {
         let review: String = r.try_get("id")?;
@@ -85,7 +85,7 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
         let invited = sqlx::query("SELECT 1 AS one FROM review_experts WHERE review_id = $1 AND expert_id = $2 AND response <> 'declined'")
             .bind(&review)
             .bind(&user.id)
-            .fetch_optional(db)
+            .fetch_optional(db.read())
             .await?;
         return if invited.is_some() {
             Ok(found(RoomRole::Expert, None))
@@ -96,7 +96,7 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
     let adhoc =
         sqlx::query("SELECT host_id FROM rooms WHERE id = $1 AND kind = 'adhoc' AND ended_at IS NULL")
             .bind(room_id)
-            .fetch_optional(db)
+            .fetch_optional(db.read())
             .await?;
     match adhoc {
         Some(r) => {
@@ -114,16 +114,17 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
 }
 
 async fn ensure_row(db: &Db, room_id: &str, kind: &str, object_id: &str, host_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO rooms (id, kind, object_id, host_id, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO NOTHING",
+    db.execute(
+        sqlx::query(
+            "INSERT INTO rooms (id, kind, object_id, host_id, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(room_id)
+        .bind(kind)
+        .bind(object_id)
+        .bind(host_id)
+        .bind(now_ms()),
     )
-    .bind(room_id)
-    .bind(kind)
-    .bind(object_id)
-    .bind(host_id)
-    .bind(now_ms())
-    .execute(db)
     .await?;
     Ok(())
 }

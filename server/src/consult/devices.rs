@@ -5,9 +5,10 @@
 //! answer is `201` with the SDP and a `Location` whose `DELETE` ends the stream. A device shows
 //! up in the room as a participant with the role `device`.
 
+use crate::web::input::Path;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,7 @@ pub async fn create_token(
     }
     let (id, token, now) = (new_id(), random_token::<32>(), now_ms());
     let expires_at = now + DEVICE_TOKEN_TTL_MS;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query(
         "INSERT INTO device_tokens (id, room_id, label, token_hash, created_by, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -143,7 +144,7 @@ async fn authorize(
     }
     let row = sqlx::query("SELECT id, room_id, label, expires_at FROM device_tokens WHERE token_hash = $1")
         .bind(token_hash(token))
-        .fetch_optional(&state.db)
+        .fetch_optional(state.db.read())
         .await?
         .ok_or(AppError::Unauthorized)?;
     if row.try_get::<i64, _>("expires_at")? <= now_ms() {
@@ -217,14 +218,11 @@ async fn start(
         Direction::Egress => "whep",
     };
     let peer_id = new_id();
-    {
-        let mut conn = state.db.acquire().await?;
-        let event = Event::new(if direction == Direction::Ingest { "room.whip" } else { "room.whep" })
-            .object("room", &room_id)
-            .patient(streamer.patient_id.as_deref())
-            .detail(format!("{} {}", streamer.user_id, peer_id));
-        audit::record(&mut conn, &streamer.actor, event).await?;
-    }
+    let event = Event::new(if direction == Direction::Ingest { "room.whip" } else { "room.whep" })
+        .object("room", &room_id)
+        .patient(streamer.patient_id.as_deref())
+        .detail(format!("{} {}", streamer.user_id, peer_id));
+    audit::record_read(&state.db, &streamer.actor, event).await?;
     // The device is a participant of the room: others see it join and leave.
     let room = state.hub.room(&room_id);
     let (tx, _) = mpsc::channel::<Outbound>(1);

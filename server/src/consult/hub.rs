@@ -244,7 +244,7 @@ impl Room {
         )
         .bind(&self.id)
         .bind(HISTORY)
-        .fetch_all(&self.db)
+        .fetch_all(self.db.read())
         .await
         .unwrap_or_default();
         let mut lines: Vec<ChatLine> = rows
@@ -332,18 +332,21 @@ impl Room {
                         text: text.to_string(),
                         at: now_ms(),
                     };
-                    let stored = sqlx::query(
-                        "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(new_id())
-                    .bind(&self.id)
-                    .bind(&line.from)
-                    .bind(&line.name)
-                    .bind(&line.text)
-                    .bind(line.at)
-                    .execute(&self.db)
-                    .await;
+                    let stored = self
+                        .db
+                        .execute(
+                            sqlx::query(
+                                "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(new_id())
+                            .bind(&self.id)
+                            .bind(&line.from)
+                            .bind(&line.name)
+                            .bind(&line.text)
+                            .bind(line.at),
+                        )
+                        .await;
                     match stored {
                         Ok(_) => self.broadcast(&ServerMsg::Chat(line), None),
                         Err(e) => {
@@ -454,11 +457,13 @@ impl Room {
                         let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Ended));
                         let _ = m.conn.tx.try_send(Outbound::Close);
                     }
-                    let _ = sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
-                        .bind(&self.id)
-                        .bind(now_ms())
-                        .execute(&self.db)
-                        .await;
+                    let ended =
+                        sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
+                            .bind(&self.id)
+                            .bind(now_ms());
+                    if let Err(e) = self.db.execute(ended).await {
+                        tracing::error!(error = %e, "marking a room ended");
+                    }
                     self.conns.clear();
                     return true;
                 }

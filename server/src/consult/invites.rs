@@ -5,8 +5,9 @@
 //! the invite id and an HMAC of it under the server's secret. The room still admits guests
 //! and patients only from the waiting room.
 
+use crate::web::input::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -65,7 +66,7 @@ async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(St
          WHERE a.room_id = $1",
     )
     .bind(room_id)
-    .fetch_optional(&state.db)
+    .fetch_optional(state.db.read())
     .await?
     {
         let patient = (r.try_get("patient_id")?, r.try_get("name")?);
@@ -74,7 +75,7 @@ async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(St
     if let Some(r) =
         sqlx::query("SELECT starts_at, ends_at FROM reviews WHERE room_id = $1 AND starts_at IS NOT NULL")
             .bind(room_id)
-            .fetch_optional(&state.db)
+            .fetch_optional(state.db.read())
             .await?
     {
         return Ok((
@@ -118,7 +119,7 @@ pub async fn create(
     };
     let token = crate::auth::token::random_token::<32>();
     let id = new_id();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query(
         "INSERT INTO invites (id, room_id, kind, display_name, token_hash, created_by, not_before, expires_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -164,7 +165,7 @@ pub async fn redeem(
         "SELECT id, room_id, not_before, expires_at, used_at, kind FROM invites WHERE token_hash = $1",
     )
     .bind(token_hash(&token))
-    .fetch_optional(&state.db)
+    .fetch_optional(state.db.read())
     .await?
     .ok_or(AppError::NotFound("invite"))?;
     let (id, room_id): (String, String) = (row.try_get("id")?, row.try_get("room_id")?);
@@ -175,22 +176,23 @@ pub async fn redeem(
     if row.try_get::<i64, _>("not_before")? > now {
         return Err(AppError::Conflict("this invitation opens 30 minutes before the consultation".into()));
     }
+    let mut tx = state.db.write().await?;
     let claimed = sqlx::query("UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
         .bind(&id)
         .bind(now)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
     if claimed.rows_affected() != 1 {
         return Err(AppError::Gone("this invitation was already used; ask the clinic for a new one".into()));
     }
-    let mut conn = state.db.acquire().await?;
     let actor = Actor { id: None, role: None, client_addr: Some(addr) };
     audit::record(
-        &mut conn,
+        &mut tx,
         &actor,
         Event::new("room.invite_redeem").object("invite", &id).detail(row.try_get::<String, _>("kind")?),
     )
     .await?;
+    tx.commit().await?;
     let cookie = Cookie::build((GUEST_COOKIE, format!("{id}.{}", mac(state.keys.secret(), &id))))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -228,7 +230,7 @@ pub async fn guest(state: &AppState, headers: &HeaderMap) -> Result<Option<Guest
     let row = sqlx::query("SELECT room_id, kind, display_name FROM invites WHERE id = $1 AND used_at IS NOT NULL AND expires_at > $2")
         .bind(&id)
         .bind(now_ms())
-        .fetch_optional(&state.db)
+        .fetch_optional(state.db.read())
         .await?;
     Ok(match row {
         Some(r) => Some(Guest {

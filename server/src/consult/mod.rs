@@ -10,8 +10,9 @@ pub mod protocol;
 pub mod turn;
 pub mod ws;
 
+use crate::web::input::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -53,7 +54,7 @@ pub async fn create_room(
     ClientAddr(addr): ClientAddr,
 ) -> Result<(StatusCode, Json<RoomView>)> {
     let id = new_id();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query(
         "INSERT INTO rooms (id, kind, object_id, host_id, created_at) VALUES ($1, 'adhoc', NULL, $2, $3)",
     )
@@ -123,7 +124,7 @@ async fn review_cases(state: &AppState, room_id: &str) -> Result<Vec<(String, St
          WHERE r.room_id = $1 ORDER BY c.position",
     )
     .bind(room_id)
-    .fetch_all(&state.db)
+    .fetch_all(state.db.read())
     .await?;
     rows.iter()
         .map(|r| {

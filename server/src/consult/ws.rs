@@ -7,8 +7,9 @@
 
 use std::num::NonZeroU32;
 
+use crate::web::input::Path;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use governor::{DefaultDirectRateLimiter, Quota};

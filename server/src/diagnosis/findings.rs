@@ -131,7 +131,7 @@ pub fn view(r: &AnyRow) -> Result<FindingView> {
 pub async fn find(state: &AppState, id: &str) -> Result<(FindingView, Option<String>)> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM findings WHERE id = $1")))
         .bind(id)
-        .fetch_optional(&state.db)
+        .fetch_optional(state.db.read())
         .await?
         .ok_or(AppError::NotFound("finding"))?;
     Ok((view(&row)?, row.try_get("heatmap_sha256")?))
@@ -228,7 +228,7 @@ pub async fn start(
     })?;
     let queued_at = std::time::Instant::now();
     let now = now_ms();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query(
         "INSERT INTO findings (id, image_id, room_id, model, model_version, input_sha256, frame, facts, defaulted, status, requested_by, requested_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11)",
@@ -314,7 +314,7 @@ async fn finish(
         }
         Err(_) => None,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     let actor = Actor { id: None, role: None, client_addr: Some("inference".into()) };
     match outcome {
         Ok(done) => {
@@ -377,7 +377,7 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
          WHERE f.room_id = $1 AND f.status IN ('accepted', 'amended', 'rejected') ORDER BY f.decided_at, f.id",
     )
     .bind(room_id)
-    .fetch_all(db)
+    .fetch_all(db.read())
     .await?;
     rows.iter()
         .map(|r| {

@@ -1,8 +1,9 @@
 //! `/api/v1/models` and findings: list the models; analyse a shared image; read findings (a
 //! patient or guest sees only signed-off ones); a clinician's accept / amend / reject.
 
+use crate::web::input::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub async fn room_findings(
         "SELECT {COLUMNS} FROM findings WHERE room_id = $1 ORDER BY requested_at, id"
     )))
     .bind(&room_id)
-    .fetch_all(&state.db)
+    .fetch_all(state.db.read())
     .await?;
     let clinical = who.access.role.is_clinical();
     let list: Vec<FindingView> = rows
@@ -260,7 +261,7 @@ pub async fn decide(
         _ => return Err(AppError::invalid("decision", "accept, amend or reject")),
     };
     let patient = patient_of(&state, &finding).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     let changed = sqlx::query(
         "UPDATE findings SET status = $2, decision_label = $3, decision_note = $4, decided_by = $5, decided_by_name = $6, decided_at = $7
          WHERE id = $1 AND status = 'ready'",

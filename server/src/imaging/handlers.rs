@@ -3,9 +3,10 @@
 //! and look; patients and guests only while they are in the call. Each share and each view is
 //! an audit row.
 
+use crate::web::input::{Path, Query};
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use image::{ImageFormat, RgbImage};
@@ -76,13 +77,13 @@ pub async fn room_patient(state: &AppState, room_id: &str, case_id: Option<&str>
     if let Some(case) = case_id {
         let row = sqlx::query("SELECT patient_id FROM review_cases WHERE id = $1")
             .bind(case)
-            .fetch_optional(&state.db)
+            .fetch_optional(state.db.read())
             .await?;
         return Ok(row.map(|r| r.try_get("patient_id")).transpose()?);
     }
     let row = sqlx::query("SELECT patient_id FROM appointments WHERE room_id = $1")
         .bind(room_id)
-        .fetch_optional(&state.db)
+        .fetch_optional(state.db.read())
         .await?;
     Ok(row.map(|r| r.try_get("patient_id")).transpose()?)
 }
@@ -127,7 +128,7 @@ fn view(r: &AnyRow) -> Result<ImageView> {
 pub async fn find(state: &AppState, id: &str) -> Result<(ImageView, String, String)> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1")))
         .bind(id)
-        .fetch_optional(&state.db)
+        .fetch_optional(state.db.read())
         .await?
         .ok_or(AppError::NotFound("image"))?;
     Ok((view(&row)?, row.try_get("display_sha256")?, row.try_get("display_type")?))
@@ -181,7 +182,7 @@ pub async fn upload(
     }
     let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM images WHERE room_id = $1")
         .bind(&room_id)
-        .fetch_one(&state.db)
+        .fetch_one(state.db.read())
         .await?
         .try_get("n")?;
     if held >= MAX_IMAGES_PER_ROOM {
@@ -205,7 +206,7 @@ pub async fn upload(
             let ok = sqlx::query("SELECT c.id FROM review_cases c JOIN reviews r ON r.id = c.review_id WHERE c.id = $1 AND r.room_id = $2")
                 .bind(case)
                 .bind(&room_id)
-                .fetch_optional(&state.db)
+                .fetch_optional(state.db.read())
                 .await?
                 .is_some();
             if !ok {
@@ -236,7 +237,7 @@ pub async fn upload(
         .unwrap_or_else(|| "{}".into());
     let (id, now) = (new_id(), now_ms());
     let patient = room_patient(&state, &room_id, case_id.as_deref()).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     sqlx::query(
         "INSERT INTO images (id, room_id, case_id, sha256, display_sha256, display_type, kind, width, height, bytes,
                              filename, info, shared_by, shared_by_name, created_at)
@@ -286,7 +287,7 @@ pub async fn list(
         "SELECT {IMAGE_COLUMNS} FROM images WHERE room_id = $1 ORDER BY created_at, id"
     )))
     .bind(&room_id)
-    .fetch_all(&state.db)
+    .fetch_all(state.db.read())
     .await?;
     let images = rows.iter().map(view).collect::<Result<Vec<_>>>()?;
     let patient = room_patient(&state, &room_id, None).await?;

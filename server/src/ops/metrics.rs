@@ -45,6 +45,7 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(axum::extract::State(state): axum::extract::State<crate::AppState>) -> impl IntoResponse {
     // The SFU keeps its own totals (no lock or registry lookup per packet); copied in at scrape.
+    state.db.report_metrics();
     let sfu = state.media.stats();
     metrics::counter!("sfu_forwarded_packets_total").absolute(sfu.forwarded);
     metrics::counter!("sfu_dropped_packets_total").absolute(sfu.dropped);

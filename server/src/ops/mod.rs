@@ -1,6 +1,7 @@
 //! Operations: liveness and readiness probes, Prometheus metrics, and the cross-cutting
 //! middleware every response passes through (security headers, cross-site request guard).
 
+pub mod admission;
 pub mod metrics;
 pub mod security;
 
@@ -18,9 +19,11 @@ pub async fn healthz() -> Json<Value> {
 
 /// `GET /readyz`: the database answers.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let check =
-        tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db))
-            .await;
+    let check = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(state.db.read()),
+    )
+    .await;
     match check {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
         Ok(Err(e)) => {

@@ -66,13 +66,14 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Writes one audit row.
-/// Records an event that has no transaction of its own (a read), on a pooled connection.
+/// Records an event that has no transaction of its own (a read), in a write of its own.
 pub async fn record_read(db: &Db, actor: &Actor, e: Event<'_>) -> Result<()> {
-    let mut conn = db.acquire().await?;
-    record(&mut conn, actor, e).await
+    let mut tx = db.write().await?;
+    record(&mut tx, actor, e).await?;
+    tx.commit().await
 }
 
+/// Writes one audit row inside the caller's transaction.
 pub async fn record(conn: &mut AnyConnection, actor: &Actor, e: Event<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_id, actor_role, action, patient_id, object_type,
@@ -162,10 +163,10 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     {
         return Err(crate::error::AppError::invalid("from", "from must not be after to"));
     }
-    let action_pattern = q
-        .action
-        .as_deref()
-        .map(|a| if a.ends_with('.') { format!("{}%", a.replace('%', "")) } else { a.replace('%', "") });
+    let action_pattern = q.action.as_deref().map(|a| {
+        let exact = crate::db::like_escape(a);
+        if a.ends_with('.') { format!("{exact}%") } else { exact }
+    });
     let rows = sqlx::query(
         "SELECT a.id, a.at, a.actor_id, a.actor_role, ua.name AS actor_name, a.action, a.patient_id,
                 up.name AS patient_name, a.object_type, a.object_id, a.client_addr, a.detail
@@ -174,7 +175,7 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
          LEFT JOIN users up ON up.id = a.patient_id
          WHERE ($1 IS NULL OR a.actor_id = $1)
            AND ($2 IS NULL OR a.patient_id = $2)
-           AND ($3 IS NULL OR a.action LIKE $3)
+           AND ($3 IS NULL OR a.action LIKE $3 ESCAPE '\\')
            AND ($4 IS NULL OR a.at >= $4)
            AND ($5 IS NULL OR a.at < $5)
            AND ($6 IS NULL OR a.id < $6)
@@ -188,7 +189,7 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     .bind(q.to)
     .bind(q.before.as_deref().filter(|s| !s.is_empty()))
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(db.read())
     .await?;
     rows.iter().map(from_row).collect()
 }

@@ -1,8 +1,9 @@
 //! Browsing the audit log: `GET /api/v1/audit` and the admin page `/admin/audit`.
 
+use crate::web::input::Query;
 use askama::Template;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -76,6 +77,7 @@ fn day_start(date: &str, tz: &jiff::tz::TimeZone, field: &str) -> Result<Option<
     }
     let d: jiff::civil::Date =
         date.parse().map_err(|_| AppError::invalid(field, format!("{date:?} is not a date (YYYY-MM-DD)")))?;
+    let d = crate::web::time::supported_date(field, d)?;
     let z = d.to_zoned(tz.clone()).map_err(|e| AppError::invalid(field, e.to_string()))?;
     Ok(Some(z.timestamp().as_millisecond()))
 }

@@ -43,21 +43,21 @@ pub async fn doctor(conn: &mut AnyConnection, id: &str) -> Result<Option<Doctor>
 }
 
 /// Active doctors, optionally of one specialty (case-insensitive).
-pub async fn doctors(db: &Db, specialty: Option<&str>) -> Result<Vec<Doctor>> {
+pub async fn doctors(conn: &mut AnyConnection, specialty: Option<&str>) -> Result<Vec<Doctor>> {
     let sql = format!(
         "{DOCTOR_SELECT} AND ($1 IS NULL OR lower(u.specialty) = lower($1)) ORDER BY u.specialty, u.name"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(specialty).fetch_all(db).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(specialty).fetch_all(conn).await?;
     rows.iter().map(doctor_from).collect()
 }
 
 /// Distinct specialties of active doctors.
-pub async fn specialties(db: &Db) -> Result<Vec<String>> {
+pub async fn specialties(conn: &mut AnyConnection) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT DISTINCT u.specialty FROM doctors d JOIN users u ON u.id = d.user_id
          WHERE u.active = 1 AND u.role = 'doctor' AND u.specialty IS NOT NULL ORDER BY u.specialty",
     )
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     rows.iter().map(|r| Ok(r.try_get("specialty")?)).collect()
 }
@@ -359,7 +359,7 @@ pub async fn appointments(db: &Db, f: &AppointmentFilter) -> Result<Vec<Appointm
         .bind(f.from)
         .bind(f.to)
         .bind(f.limit)
-        .fetch_all(db)
+        .fetch_all(db.read())
         .await?;
     rows.iter().map(appointment_from).collect()
 }

@@ -2,8 +2,9 @@
 //! for all of that person's appointments and case reviews. Only the token's SHA-256 is stored;
 //! creating a new URL revokes the old one.
 
+use crate::web::input::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -31,10 +32,14 @@ pub struct FeedUrl {
 /// Creates (or replaces) the caller's feed URL.
 pub async fn create(state: &AppState, user: &CurrentUser, addr: &str) -> Result<String> {
     let token = crate::auth::token::random_token::<32>();
-    let mut tx = state.db.begin().await?;
-    sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
-        .bind(&user.id)
+    let mut tx = state.db.write().await?;
+    // One statement, so two requests at once never meet each other's row (no 409): the later
+    // one's URL replaces the earlier one's, as a second request made later would.
+    sqlx::query(
+        "INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+    )
+    .bind(&user.id)
         .bind(token_hash(&token))
         .bind(now_ms())
         .execute(&mut *tx)
@@ -62,10 +67,8 @@ pub async fn create_feed(
 
 /// Revokes the caller's feed URL.
 pub async fn revoke(state: &AppState, user: &CurrentUser) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1")
-        .bind(&user.id)
-        .execute(&state.db)
-        .await?;
+    let r =
+        state.db.execute(sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1").bind(&user.id)).await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -92,7 +95,7 @@ pub async fn serve(
          WHERE f.token_hash = $1 AND u.active = 1",
     )
     .bind(token_hash(token))
-    .fetch_optional(&state.db)
+    .fetch_optional(state.db.read())
     .await?
     .ok_or(AppError::NotFound("calendar"))?;
     let user_id: String = row.try_get("id")?;
@@ -114,17 +117,17 @@ pub async fn serve(
         .iter()
         .map(|a| ics::appointment_event(a, role, lang))
         .collect();
+    let ids = super::reviews::db::ids_for(&state.db, Some(&user_id), 200).await?;
     let mut conn = state.db.acquire().await?;
-    for id in super::reviews::db::ids_for(&state.db, Some(&user_id), 200).await? {
-        if let Some(r) = super::reviews::db::load(&mut conn, &id).await?
-            && let Some(e) = ics::review_event(&r)
-        {
-            events.push(e);
-        }
+    let mut reviews = Vec::with_capacity(ids.len());
+    for id in ids {
+        reviews.extend(super::reviews::db::load(&mut conn, &id).await?);
     }
+    drop(conn);
+    events.extend(reviews.iter().filter_map(ics::review_event));
     let actor = Actor { id: Some(user_id.clone()), role: Some(role), client_addr: Some(addr) };
-    audit::record(
-        &mut conn,
+    audit::record_read(
+        &state.db,
         &actor,
         Event::new("calendar.feed_read").detail(format!("events={}", events.len())),
     )

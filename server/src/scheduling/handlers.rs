@@ -1,7 +1,8 @@
 //! `/api/v1/doctors*` and `/api/v1/appointments*`.
 
+use crate::web::input::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::tz::TimeZone;
@@ -35,7 +36,7 @@ pub async fn list_doctors(
     Query(q): Query<DoctorQuery>,
 ) -> Result<Json<Vec<Doctor>>> {
     let specialty = q.specialty.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    Ok(Json(db::doctors(&state.db, specialty).await?))
+    Ok(Json(db::doctors(&mut *state.db.acquire().await?, specialty).await?))
 }
 
 async fn doctor_or_404(state: &AppState, id: &str) -> Result<Doctor> {
@@ -115,7 +116,7 @@ pub async fn put_availability(
     may_manage(&user, &id)?;
     let rules = parse_rules(&input)?;
     doctor_or_404(&state, &id).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     db::lock_doctor(&mut tx, &id).await?;
     db::replace_rules(&mut tx, &id, &rules, input.consult_minutes).await?;
     audit::record(
@@ -236,7 +237,7 @@ pub async fn add_exception(
     }
     let reason = parse_reason("reason", input.reason.as_deref(), false)?;
     doctor_or_404(&state, &id).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     db::lock_doctor(&mut tx, &id).await?;
     let eid =
         db::insert_exception(&mut tx, &id, &input.kind, Window::new(start, end), reason.as_deref()).await?;
@@ -269,7 +270,7 @@ pub async fn delete_exception(
     Path((id, exception_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     may_manage(&user, &id)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.write().await?;
     if !db::delete_exception(&mut tx, &id, &exception_id).await? {
         return Err(AppError::NotFound("exception"));
     }

@@ -48,16 +48,19 @@ impl Status {
 
 /// An RFC 3339 instant with an offset, e.g. `2026-12-01T09:00:00Z` or `…+01:00`.
 pub fn parse_instant(field: &str, raw: &str) -> Result<Timestamp> {
-    raw.trim().parse::<Timestamp>().map_err(|_| {
+    let ts = raw.trim().parse::<Timestamp>().map_err(|_| {
         AppError::invalid(field, format!("{raw:?} is not a time with an offset, like 2026-12-01T09:00:00Z"))
-    })
+    })?;
+    crate::web::time::supported_instant(field, ts)
 }
 
 /// A calendar date `YYYY-MM-DD`.
 pub fn parse_date(field: &str, raw: &str) -> Result<Date> {
-    raw.trim()
+    let date = raw
+        .trim()
         .parse::<Date>()
-        .map_err(|_| AppError::invalid(field, format!("{raw:?} is not a date (YYYY-MM-DD)")))
+        .map_err(|_| AppError::invalid(field, format!("{raw:?} is not a date (YYYY-MM-DD)")))?;
+    crate::web::time::supported_date(field, date)
 }
 
 /// An optional free-text reason, trimmed and bounded.

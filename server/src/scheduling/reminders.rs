@@ -140,7 +140,7 @@ pub async fn run_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
     )
     .bind(now_ms())
     .bind(BATCH)
-    .fetch_all(&state.db)
+    .fetch_all(state.db.read())
     .await?;
     let mut handled = 0;
     for r in rows {
@@ -155,9 +155,12 @@ pub async fn run_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
             locale: r.try_get("locale")?,
         };
         // Claim it: only one worker moves it out of `pending`.
-        let claimed = sqlx::query("UPDATE reminders SET status = 'sending', attempts = attempts + 1 WHERE id = $1 AND status = 'pending'")
-            .bind(&due.id)
-            .execute(&state.db)
+        let claimed = state
+            .db
+            .execute(
+                sqlx::query("UPDATE reminders SET status = 'sending', attempts = attempts + 1 WHERE id = $1 AND status = 'pending'")
+                    .bind(&due.id),
+            )
             .await?;
         if claimed.rows_affected() != 1 {
             continue;
@@ -235,7 +238,7 @@ async fn finish(state: &AppState, due: &Due, outcome: Outcome) -> Result<()> {
             }
         }
     };
-    q.execute(&state.db).await?;
+    state.db.execute(q).await?;
     Ok(())
 }
 

@@ -160,7 +160,7 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
     if user.role == Role::Doctor && req.doctor_id != user.id {
         return Err(AppError::Forbidden);
     }
-    let mut tx = crate::db::begin_write(db).await?;
+    let mut tx = db.write().await?;
     if !db::lock_doctor(&mut tx, &req.doctor_id).await? {
         return Err(AppError::NotFound("doctor"));
     }
@@ -208,10 +208,9 @@ async fn visible(conn: &mut AnyConnection, user: &CurrentUser, id: &str) -> Resu
 }
 
 pub async fn get(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result<Appointment> {
-    let mut conn = db.acquire().await?;
-    let a = visible(&mut conn, user, id).await?;
-    audit::record(
-        &mut conn,
+    let a = visible(&mut *db.acquire().await?, user, id).await?;
+    audit::record_read(
+        db,
         &Actor::user(user, addr),
         Event::new("appointment.read").object("appointment", &a.id).patient(Some(&a.patient_id)),
     )
@@ -243,11 +242,10 @@ pub async fn list(
     }
     let list = db::appointments(db, &f).await?;
     if !list.is_empty() {
-        let mut conn = db.acquire().await?;
         let patient = f.patient_id.as_deref();
         let detail = format!("n={} doctor={}", list.len(), f.doctor_id.as_deref().unwrap_or("any"));
-        audit::record(
-            &mut conn,
+        audit::record_read(
+            db,
             &Actor::user(user, addr),
             Event::new("appointment.list").patient(patient).detail(detail),
         )
@@ -259,7 +257,7 @@ pub async fn list(
 /// Cancels a booked appointment (patient: own; doctor: own agenda; admin: any).
 pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &str) -> Result<Appointment> {
     let reason = parse_reason("reason", Some(reason), true)?;
-    let mut tx = crate::db::begin_write(db).await?;
+    let mut tx = db.write().await?;
     let a = visible(&mut tx, user, id).await?;
     db::lock_doctor(&mut tx, &a.doctor_id).await?;
     if !db::transition(&mut tx, id, Status::Cancelled, None, reason.as_deref()).await? {
@@ -291,7 +289,7 @@ pub async fn reschedule(
 ) -> Result<Appointment> {
     let start = parse_instant("starts_at", starts_at)?;
     let reason = parse_reason("reason", Some(reason), true)?;
-    let mut tx = crate::db::begin_write(db).await?;
+    let mut tx = db.write().await?;
     let a = visible(&mut tx, user, id).await?;
     db::lock_doctor(&mut tx, &a.doctor_id).await?;
     let doctor = db::doctor(&mut tx, &a.doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
@@ -340,7 +338,7 @@ pub async fn set_status(
     if !user.role.is_clinician() {
         return Err(AppError::Forbidden);
     }
-    let mut tx = crate::db::begin_write(db).await?;
+    let mut tx = db.write().await?;
     let a = visible(&mut tx, user, id).await?;
     if !db::transition(&mut tx, id, status, None, reason.as_deref()).await? {
         return Err(AppError::Conflict(format!(

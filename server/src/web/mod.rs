@@ -2,6 +2,7 @@
 //! person-readable rejections, HTML error pages, embedded static files, language choice.
 
 pub mod i18n;
+pub mod input;
 pub mod pages;
 pub mod statics;
 pub mod time;
@@ -192,6 +193,44 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::RETRY_AFTER, v.clone());
     }
     out
+}
+
+/// Outermost shaping of refusals, for every route: a framework's plain-text refusal (405, a
+/// malformed upload) becomes the documented JSON error, and a browser asking for a page
+/// outside `/api` gets any error as an HTML page in its language.
+pub async fn edge_errors(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let lang = negotiate(&parts, None);
+    let wants_page = !is_machine_path(parts.uri.path())
+        && parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    let plain =
+        resp.headers().get(header::CONTENT_TYPE).is_none_or(|ct| ct.as_bytes().starts_with(b"text/plain"));
+    if resp.status().is_client_error() && plain && resp.extensions().get::<RenderedError>().is_none() {
+        let status = resp.status();
+        let text = axum::body::to_bytes(std::mem::take(resp.body_mut()), 4096).await.unwrap_or_default();
+        resp = crate::error::framework_refusal(status, String::from_utf8_lossy(&text).into_owned());
+    }
+    if !wants_page {
+        return resp;
+    }
+    let Some(err) = resp.extensions().get::<RenderedError>().cloned() else { return resp };
+    let mut out = error_page(lang, err.status, err.message);
+    if let Some(v) = resp.headers().get(header::RETRY_AFTER) {
+        out.headers_mut().insert(header::RETRY_AFTER, v.clone());
+    }
+    out
+}
+
+/// Paths that programs call, whose errors stay JSON whatever `Accept` says.
+pub fn is_machine_path(path: &str) -> bool {
+    ["/api/", "/fhir/", "/whip/", "/whep/", "/calendar/", "/metrics", "/healthz", "/readyz"]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 /// An HTML error page in the given language.

@@ -1,7 +1,8 @@
 //! Pages every signed-in role shares: the role dashboard, personal settings, language switch.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};

@@ -1,6 +1,6 @@
 //! Static assets compiled into the binary (no build step, no files to deploy beside it).
 
-use axum::extract::Path;
+use crate::web::input::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 

@@ -28,6 +28,26 @@ pub fn moment(ts: Timestamp, tz: &TimeZone, tr: &Tr) -> String {
     format!("{}, {} {}", day(z.date(), tr), z.strftime("%H:%M"), z.strftime("%Z"))
 }
 
+/// The first and last day anything may be scheduled or searched on. Far wider than any
+/// clinic needs, and far enough inside jiff's range (years -9999 to 9999) that adding a
+/// consultation's length, a day or a time-zone offset never overflows.
+pub const FIRST_DAY: Date = jiff::civil::date(1900, 1, 1);
+pub const LAST_DAY: Date = jiff::civil::date(2199, 12, 31);
+
+/// `date` itself, or a 422 naming `field` and the supported range.
+pub fn supported_date(field: &str, date: Date) -> crate::error::Result<Date> {
+    if (FIRST_DAY..=LAST_DAY).contains(&date) { Ok(date) } else { Err(out_of_range(field)) }
+}
+
+/// `ts` itself, or a 422 naming `field` and the supported range.
+pub fn supported_instant(field: &str, ts: Timestamp) -> crate::error::Result<Timestamp> {
+    supported_date(field, ts.to_zoned(TimeZone::UTC).date()).map(|_| ts)
+}
+
+fn out_of_range(field: &str) -> crate::error::AppError {
+    crate::error::AppError::invalid(field, format!("dates from {FIRST_DAY} to {LAST_DAY} are supported"))
+}
+
 /// The viewer's zone, falling back to UTC for an unknown name.
 pub fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).unwrap_or(TimeZone::UTC)

@@ -18,8 +18,10 @@ async fn a_secret_feed_url_serves_the_calendar_until_replaced_or_revoked() {
     let parsed: icalendar::Calendar = text.parse().expect("valid iCalendar");
     assert_eq!(parsed.components.len(), 1);
     assert!(text.contains(&format!("UID:appointment-{}@consilium", appt["id"].as_str().unwrap())));
-    let stored: Vec<String> =
-        sqlx::query_scalar("SELECT token_hash FROM calendar_feeds").fetch_all(&c.app.state.db).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM calendar_feeds")
+        .fetch_all(c.app.state.db.read())
+        .await
+        .unwrap();
     assert!(!url.contains(&stored[0]), "only a hash of the token is stored");
     // A new address replaces the old one.
     let (_, again) =

@@ -1,7 +1,8 @@
 //! Appointment lists, the detail page, and its cancel and outcome forms.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use serde::Deserialize;

@@ -1,7 +1,8 @@
 //! Patient booking: choose a doctor, a free time in one's own zone, confirm.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::Date;
@@ -40,8 +41,10 @@ pub async fn doctors(
     Query(q): Query<SpecialtyQuery>,
 ) -> Result<Response> {
     let specialty = q.specialty.unwrap_or_default();
-    let doctors = db::doctors(&state.db, Some(specialty.trim()).filter(|s| !s.is_empty())).await?;
-    let specialties = db::specialties(&state.db).await?;
+    let doctors =
+        db::doctors(&mut *state.db.acquire().await?, Some(specialty.trim()).filter(|s| !s.is_empty()))
+            .await?;
+    let specialties = db::specialties(&mut *state.db.acquire().await?).await?;
     Ok(render(&BookDoctors { page, specialties, specialty, doctors }))
 }
 

@@ -1,7 +1,8 @@
 //! The admin week grid: one doctor's appointments and free slots per day.
 
+use crate::web::input::Query;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
@@ -49,8 +50,10 @@ pub async fn grid(
     Query(q): Query<GridQuery>,
 ) -> Result<Response> {
     let specialty = q.specialty.unwrap_or_default();
-    let doctors = db::doctors(&state.db, Some(specialty.trim()).filter(|s| !s.is_empty())).await?;
-    let specialties = db::specialties(&state.db).await?;
+    let doctors =
+        db::doctors(&mut *state.db.acquire().await?, Some(specialty.trim()).filter(|s| !s.is_empty()))
+            .await?;
+    let specialties = db::specialties(&mut *state.db.acquire().await?).await?;
     let chosen = q
         .doctor
         .as_deref()

@@ -1,7 +1,8 @@
 //! Consultation hours: weekly rules and time off / extra hours, in the doctor's zone.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
@@ -159,7 +160,7 @@ pub async fn save_availability(
     });
     match parsed {
         Ok((rules, minutes)) => {
-            let mut tx = state.db.begin().await?;
+            let mut tx = state.db.write().await?;
             db::lock_doctor(&mut tx, &doctor_id).await?;
             db::replace_rules(&mut tx, &doctor_id, &rules, minutes).await?;
             let actor = crate::records::audit::Actor::user(&user, &addr);
@@ -208,6 +209,7 @@ fn local_instant(field: &str, raw: &str, tz: &TimeZone) -> Result<Timestamp> {
         .trim()
         .parse()
         .map_err(|_| AppError::invalid(field, format!("{raw:?} is not a date and time")))?;
+    crate::web::time::supported_date(field, dt.date())?;
     Ok(dt.to_zoned(tz.clone()).map_err(|e| AppError::invalid(field, e.to_string()))?.timestamp())
 }
 

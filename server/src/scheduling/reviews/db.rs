@@ -157,7 +157,7 @@ pub async fn ids_for(db: &Db, user_id: Option<&str>, limit: i64) -> Result<Vec<S
     )
     .bind(user_id)
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(db.read())
     .await?;
     rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }

@@ -1,7 +1,8 @@
 //! `/api/v1/reviews*`: multi-expert case reviews.
 
+use crate::web::input::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;

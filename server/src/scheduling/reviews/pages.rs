@@ -1,8 +1,9 @@
 //! Case-review planner pages: the list with a form to plan one, and the planner with experts'
 //! answers, the case agenda, and "find a time" shown in every expert's own zone.
 
+use crate::web::input::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
@@ -76,8 +77,8 @@ async fn reviews_page(
         .collect();
     let today = Timestamp::now().to_zoned(tz.clone()).date();
     let t = ReviewsPage {
-        doctors: sdb::doctors(&state.db, None).await?,
-        specialties: sdb::specialties(&state.db).await?,
+        doctors: sdb::doctors(&mut *state.db.acquire().await?, None).await?,
+        specialties: sdb::specialties(&mut *state.db.acquire().await?).await?,
         can_plan: user.role.is_clinician(),
         today: today.to_string(),
         in_two_weeks: today.checked_add(jiff::ToSpan::days(14)).unwrap_or(today).to_string(),

@@ -70,13 +70,13 @@ pub async fn create(db: &Db, user: &CurrentUser, addr: &str, input: NewReview) -
     if experts.len() > MAX_EXPERTS {
         return Err(AppError::invalid("experts", format!("at most {MAX_EXPERTS} experts")));
     }
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     for e in &experts {
         if sdb::doctor(&mut tx, e).await?.is_none() {
             return Err(AppError::invalid("experts", format!("{e} is not an active doctor")));
         }
     }
-    let known = sdb::specialties(db).await?;
+    let known = sdb::specialties(&mut tx).await?;
     for s in &specialties {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(s)) {
             return Err(AppError::invalid("specialties", format!("no active doctor practises {s}")));
@@ -98,15 +98,18 @@ pub async fn create(db: &Db, user: &CurrentUser, addr: &str, input: NewReview) -
 
 /// One review; reading its cases is audited per patient.
 pub async fn get(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result<Review> {
-    let mut conn = db.acquire().await?;
-    let r = visible(&mut conn, user, id).await?;
-    for c in &r.cases {
-        audit::record(
-            &mut conn,
-            &Actor::user(user, addr),
-            Event::new("review.case_read").object("review", &r.id).patient(Some(&c.patient_id)),
-        )
-        .await?;
+    let r = visible(&mut *db.acquire().await?, user, id).await?;
+    if !r.cases.is_empty() {
+        let mut tx = db.write().await?;
+        for c in &r.cases {
+            audit::record(
+                &mut tx,
+                &Actor::user(user, addr),
+                Event::new("review.case_read").object("review", &r.id).patient(Some(&c.patient_id)),
+            )
+            .await?;
+        }
+        tx.commit().await?;
     }
     Ok(r)
 }
@@ -136,7 +139,7 @@ pub async fn add_case(db: &Db, user: &CurrentUser, addr: &str, id: &str, input: 
         }
         other => other.map(str::to_string),
     };
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let r = visible(&mut tx, user, id).await?;
     if !is_coordinator(user, &r) {
         return Err(AppError::Forbidden);
@@ -164,7 +167,7 @@ struct Panel {
     specialties: Vec<(String, Vec<Doctor>)>,
 }
 
-async fn panel(conn: &mut AnyConnection, db: &Db, r: &Review) -> Result<Panel> {
+async fn panel(conn: &mut AnyConnection, r: &Review) -> Result<Panel> {
     let mut experts = Vec::new();
     for e in &r.experts {
         if let Some(d) = sdb::doctor(conn, &e.expert_id).await? {
@@ -173,7 +176,7 @@ async fn panel(conn: &mut AnyConnection, db: &Db, r: &Review) -> Result<Panel> {
     }
     let mut specialties = Vec::new();
     for s in &r.specialties {
-        let doctors = sdb::doctors(db, Some(s))
+        let doctors = sdb::doctors(conn, Some(s))
             .await?
             .into_iter()
             .filter(|d| !experts.iter().any(|e| e.id == d.id))
@@ -196,7 +199,7 @@ pub async fn proposals(db: &Db, user: &CurrentUser, id: &str, limit: usize) -> R
     if from >= to || r.status == "cancelled" {
         return Ok(Vec::new());
     }
-    let p = panel(&mut conn, db, &r).await?;
+    let p = panel(&mut conn, &r).await?;
     let mut free_of: Vec<Vec<Window>> = Vec::new();
     for d in &p.experts {
         free_of.push(free_windows(&mut conn, d, from, to, Some(&r.id)).await?);
@@ -259,7 +262,7 @@ pub async fn schedule(db: &Db, user: &CurrentUser, addr: &str, id: &str, starts_
             ));
         }
     };
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let mut locked = attendees.clone();
     locked.sort();
     for e in &locked {
@@ -310,7 +313,7 @@ pub async fn rsvp(
         return Err(AppError::invalid("response", "accepted or declined"));
     }
     let comment = parse_reason("comment", comment, false)?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let r = visible(&mut tx, user, id).await?;
     if !r.experts.iter().any(|e| e.expert_id == user.id) {
         return Err(AppError::Forbidden);
@@ -332,7 +335,7 @@ pub async fn rsvp(
 
 /// Cancels a review (coordinator or admin).
 pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result<Review> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.write().await?;
     let r = visible(&mut tx, user, id).await?;
     if !is_coordinator(user, &r) {
         return Err(AppError::Forbidden);
