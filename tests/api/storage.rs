@@ -182,20 +182,18 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
     let call = |m: Method, path: String, body: serde_json::Value| {
         http.request(m, format!("{base}{path}")).bearer_auth(&admin).json(&body).send()
     };
+    let add_user = |email: String, role: &str| {
+        let body = json!({"email": email, "name": "Crash test", "role": role,
+                          "password": "long enough password", "timezone": "UTC"});
+        let sent = call(Method::POST, "/api/v1/users".into(), body);
+        async move {
+            let user: serde_json::Value = sent.await.unwrap().json().await.unwrap();
+            user["id"].as_str().unwrap().to_string()
+        }
+    };
     let mut doctors = Vec::new();
     for i in 0..4 {
-        let d: serde_json::Value = call(
-            Method::POST,
-            "/api/v1/users".into(),
-            json!({"email": format!("d{i}@crash.example"), "name": format!("Dr {i}"), "role": "doctor",
-                   "password": "long enough password", "timezone": "UTC"}),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let id = d["id"].as_str().unwrap().to_string();
+        let id = add_user(format!("d{i}@crash.example"), "doctor").await;
         let rules: Vec<_> =
             (1..=7).map(|d| json!({"weekday": d, "start": "00:00", "end": "23:30"})).collect();
         let r = call(
@@ -206,19 +204,9 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
         assert_eq!(r.await.unwrap().status(), 200);
         doctors.push(id);
     }
-    let patient: serde_json::Value = call(
-        Method::POST,
-        "/api/v1/users".into(),
-        json!({"email": "p@crash.example", "name": "P", "role": "patient", "password": "long enough password"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let patient = patient["id"].as_str().unwrap().to_string();
-    // 32 writers book (one patient's free times are per doctor distinct) and plan reviews
-    // until the server dies under them.
+    let patient = add_user("p@crash.example".into(), "patient").await;
+    // 32 writers book appointments on distinct days and plan reviews, until the server dies
+    // under them.
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(&'static str, String)>::new()));
     let writers = (0..32usize).map(|w| {
         let (call, acked, doctors, patient) = (&call, acked.clone(), &doctors, &patient);
