@@ -238,6 +238,89 @@ async fn booking_load(app: &TestApp, engine: &str) {
     );
 }
 
+/// 200 clients at once on the mixed workload of `tests/api/load.rs` (reviews planned and cases
+/// added, bookings moved and cancelled, profiles saved, calendar feeds and agendas read), each
+/// client looping for `secs` seconds; requests per second and the count of 5xx answers.
+async fn mixed_load(app: &TestApp, label: &str, secs: u64) {
+    const CLIENTS: usize = 200;
+    let admin = app.create_user(Role::Admin).await;
+    let mut doctors = Vec::new();
+    for _ in 0..8 {
+        let d = app.create_user(Role::Doctor).await;
+        open(app, &admin.token, &d.user.id, "00:00", "24:00", 15, 1..=7).await;
+        doctors.push(d);
+    }
+    let mut patients = Vec::new();
+    for _ in 0..40 {
+        let p = app.create_user(Role::Patient).await;
+        let (_, f) =
+            app.send_json(Method::POST, "/api/v1/me/calendar-feed", Some(&p.token), &json!({})).await;
+        let feed = format!("/calendar/{}", f["url"].as_str().unwrap().rsplit('/').next().unwrap());
+        patients.push((p, feed));
+    }
+    let http = reqwest::Client::new();
+    let base = app.url("");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (http, base) = (http.clone(), base.clone());
+            let doctor = (doctors[i % 8].token.clone(), doctors[i % 8].user.id.clone());
+            let (patient, feed) = (patients[i % 40].0.clone(), patients[i % 40].1.clone());
+            let admin = admin.token.clone();
+            tokio::spawn(async move {
+                let (mut n, mut errors, mut round) = (0u64, 0u64, 0usize);
+                let send = |m: Method, path: String, token: &str, body: Option<serde_json::Value>| {
+                    let rb = http.request(m, format!("{base}{path}")).bearer_auth(token);
+                    let rb = match body { Some(b) => rb.json(&b), None => rb };
+                    async move {
+                        let r = rb.send().await.unwrap();
+                        let status = r.status().as_u16();
+                        let body: serde_json::Value = r.json().await.unwrap_or_default();
+                        (status, body)
+                    }
+                };
+                while Instant::now() < deadline {
+                    let mut answers = Vec::new();
+                    let (s, r) = send(Method::POST, "/api/v1/reviews".into(), &doctor.0, Some(json!({"title": "Board", "experts": [doctor.1], "duration_minutes": 60, "from": "2031-01-01", "to": "2031-01-05"}))).await;
+                    answers.push(s);
+                    if let Some(id) = r["id"].as_str() {
+                        answers.push(send(Method::POST, format!("/api/v1/reviews/{id}/cases"), &doctor.0, Some(json!({"patient_id": patient.user.id, "question": "q?"}))).await.0);
+                    }
+                    let day = jiff::civil::date(2030, 1, 1).checked_add(jiff::Span::new().days((round * CLIENTS + i) as i64 / 8)).unwrap();
+                    let at = format!("{day}T{:02}:{:02}:00Z", (i % 8) * 2, 15 * (round % 4));
+                    let (s, a) = send(Method::POST, "/api/v1/appointments".into(), &admin, Some(json!({"doctor_id": doctor.1, "patient_id": patient.user.id, "starts_at": at}))).await;
+                    answers.push(s);
+                    if let Some(id) = a["id"].as_str() {
+                        let later = format!("{day}T{:02}:{:02}:00Z", (i % 8) * 2 + 1, 15 * (round % 4));
+                        answers.push(send(Method::POST, format!("/api/v1/appointments/{id}/reschedule"), &admin, Some(json!({"starts_at": later, "reason": "r"}))).await.0);
+                        answers.push(send(Method::POST, format!("/api/v1/appointments/{id}/cancel"), &admin, Some(json!({"reason": "r"}))).await.0);
+                    }
+                    answers.push(send(Method::PATCH, "/api/v1/me".into(), &patient.token, Some(json!({"name": format!("P {round}")}))).await.0);
+                    answers.push(http.get(format!("{base}{feed}")).send().await.unwrap().status().as_u16());
+                    answers.push(send(Method::GET, "/api/v1/appointments?limit=20".into(), &doctor.0, None).await.0);
+                    n += answers.len() as u64;
+                    errors += answers.iter().filter(|s| **s >= 500).count() as u64;
+                    round += 1;
+                }
+                (n, errors)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let (mut n, mut errors) = (0, 0);
+    for t in tasks {
+        let (a, b) = t.await.unwrap();
+        n += a;
+        errors += b;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "[{label}] mixed workload, {CLIENTS} clients: {:.0} requests/s ({n} in {wall:.1} s), {errors} answered 5xx; target >= 3000/s, 0 5xx: {}",
+        n as f64 / wall,
+        if errors == 0 && n as f64 / wall >= 3000.0 { "met" } else { "NOT met" }
+    );
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -247,11 +330,20 @@ async fn main() {
     let sqlite = spawn_app_on(None, |_| {}).await;
     slot_search(&sqlite).await;
     time_finder(&sqlite).await;
-    booking_load(&sqlite, "sqlite").await;
+    // Group commit against its baseline (each writer commits alone), interleaved in one run.
+    let alone = spawn_app_on(None, |c| c.db.group_commit = 1).await;
+    for round in 1..=2 {
+        println!("-- round {round}");
+        booking_load(&alone, "sqlite, commit per writer").await;
+        booking_load(&sqlite, "sqlite, group commit").await;
+    }
+    mixed_load(&alone, "sqlite, commit per writer", 5).await;
+    mixed_load(&sqlite, "sqlite, group commit", 5).await;
     let pg = consilium_tests::test_postgres().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
     if std::net::TcpStream::connect("127.0.0.1:5432").is_ok() || consilium_tests::test_postgres().is_some() {
         let app = spawn_app_on(Some(&pg), |_| {}).await;
         booking_load(&app, "postgres").await;
+        mixed_load(&app, "postgres", 5).await;
     } else {
         println!("[postgres] skipped: no server at {pg}");
     }
