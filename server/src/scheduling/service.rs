@@ -190,6 +190,12 @@ pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> 
     Ok(appt)
 }
 
+/// An appointment as stored, read back once its write has committed, on a read connection:
+/// the write lease holds only the writing statements.
+async fn committed(db: &Db, id: &str) -> Result<Appointment> {
+    db::appointment(&mut *db.acquire().await?, id).await?.ok_or(AppError::NotFound("appointment"))
+}
+
 fn may_see(user: &CurrentUser, a: &Appointment) -> bool {
     match user.role {
         Role::Admin => true,
@@ -273,9 +279,8 @@ pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &
         Event::new("appointment.cancel").object("appointment", id).patient(Some(&a.patient_id)),
     )
     .await?;
-    let out = db::appointment(&mut tx, id).await?.ok_or(AppError::NotFound("appointment"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
 
 /// Moves a booked appointment to another free slot of the same doctor.
@@ -316,9 +321,8 @@ pub async fn reschedule(
             .detail(detail),
     )
     .await?;
-    let out = db::appointment(&mut tx, id).await?.ok_or(AppError::NotFound("appointment"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
 
 /// Marks how a booked appointment ended: clinicians only.
@@ -355,7 +359,6 @@ pub async fn set_status(
             .detail(status.as_str()),
     )
     .await?;
-    let out = db::appointment(&mut tx, id).await?.ok_or(AppError::NotFound("appointment"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }

@@ -42,6 +42,12 @@ async fn visible(conn: &mut AnyConnection, user: &CurrentUser, id: &str) -> Resu
     }
 }
 
+/// A review as stored, read back once its write has committed, on a read connection: the
+/// write lease holds only the writing statements.
+async fn committed(db: &Db, id: &str) -> Result<Review> {
+    db::load(&mut *db.acquire().await?, id).await?.ok_or(AppError::NotFound("review"))
+}
+
 /// Creates a review in `planning` state (clinicians).
 pub async fn create(db: &Db, user: &CurrentUser, addr: &str, input: NewReview) -> Result<Review> {
     if !user.role.is_clinician() {
@@ -70,18 +76,21 @@ pub async fn create(db: &Db, user: &CurrentUser, addr: &str, input: NewReview) -
     if experts.len() > MAX_EXPERTS {
         return Err(AppError::invalid("experts", format!("at most {MAX_EXPERTS} experts")));
     }
-    let mut tx = db.write().await?;
+    // Checked on a read connection, so the write lease holds only the inserts.
+    let mut conn = db.acquire().await?;
     for e in &experts {
-        if sdb::doctor(&mut tx, e).await?.is_none() {
+        if sdb::doctor(&mut conn, e).await?.is_none() {
             return Err(AppError::invalid("experts", format!("{e} is not an active doctor")));
         }
     }
-    let known = sdb::specialties(&mut tx).await?;
+    let known = sdb::specialties(&mut conn).await?;
+    drop(conn);
     for s in &specialties {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(s)) {
             return Err(AppError::invalid("specialties", format!("no active doctor practises {s}")));
         }
     }
+    let mut tx = db.write().await?;
     let row = NewReviewRow {
         title,
         coordinator_id: &user.id,
@@ -91,9 +100,8 @@ pub async fn create(db: &Db, user: &CurrentUser, addr: &str, input: NewReview) -
     let id = db::insert(&mut tx, &row, &experts, &specialties).await?;
     audit::record(&mut tx, &Actor::user(user, addr), Event::new("review.create").object("review", &id))
         .await?;
-    let review = db::load(&mut tx, &id).await?.ok_or(AppError::NotFound("review"))?;
     tx.commit().await?;
-    Ok(review)
+    committed(db, &id).await
 }
 
 /// One review; reading its cases is audited per patient.
@@ -139,15 +147,18 @@ pub async fn add_case(db: &Db, user: &CurrentUser, addr: &str, id: &str, input: 
         }
         other => other.map(str::to_string),
     };
-    let mut tx = db.write().await?;
-    let r = visible(&mut tx, user, id).await?;
+    // Who may add, and to whom: read before the write lease, which holds only the inserts.
+    let mut conn = db.acquire().await?;
+    let r = visible(&mut conn, user, id).await?;
     if !is_coordinator(user, &r) {
         return Err(AppError::Forbidden);
     }
-    match crate::accounts::db::find(&mut tx, &input.patient_id).await? {
+    match crate::accounts::db::find(&mut conn, &input.patient_id).await? {
         Some(u) if u.role == Role::Patient && u.active => {}
         _ => return Err(AppError::invalid("patient_id", "no active patient has this id")),
     }
+    drop(conn);
+    let mut tx = db.write().await?;
     let case_id = db::add_case(&mut tx, id, &input.patient_id, &question, notes.as_deref()).await?;
     audit::record(
         &mut tx,
@@ -155,9 +166,8 @@ pub async fn add_case(db: &Db, user: &CurrentUser, addr: &str, id: &str, input: 
         Event::new("review.case_add").object("review_case", &case_id).patient(Some(&input.patient_id)),
     )
     .await?;
-    let out = db::load(&mut tx, id).await?.ok_or(AppError::NotFound("review"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
 
 /// The people a proposal must suit: each named expert, and for each open specialty the
@@ -295,9 +305,8 @@ pub async fn schedule(db: &Db, user: &CurrentUser, addr: &str, id: &str, starts_
         Event::new("review.schedule").object("review", id).detail(start.to_string()),
     )
     .await?;
-    let out = db::load(&mut tx, id).await?.ok_or(AppError::NotFound("review"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
 
 /// An invited expert accepts or declines a scheduled review.
@@ -328,9 +337,8 @@ pub async fn rsvp(
         Event::new("review.rsvp").object("review", id).detail(response),
     )
     .await?;
-    let out = db::load(&mut tx, id).await?.ok_or(AppError::NotFound("review"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
 
 /// Cancels a review (coordinator or admin).
@@ -346,7 +354,6 @@ pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str) -> Result
     reminders::cancel(&mut tx, id).await?;
     audit::record(&mut tx, &Actor::user(user, addr), Event::new("review.cancel").object("review", id))
         .await?;
-    let out = db::load(&mut tx, id).await?.ok_or(AppError::NotFound("review"))?;
     tx.commit().await?;
-    Ok(out)
+    committed(db, id).await
 }
