@@ -286,6 +286,13 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 impl WriteTx {
+    /// Whether row locks mean anything here: on PostgreSQL writers run side by side and lock
+    /// rows (doctors by ascending id, then patients, then the rest); on SQLite the one writer
+    /// already excludes every other, so lock statements would only cost time.
+    pub fn locks_rows(&self) -> bool {
+        matches!(self, WriteTx::Postgres(_))
+    }
+
     /// Makes the changes durable; returns once they are.
     pub async fn commit(self) -> Result<()> {
         match self {

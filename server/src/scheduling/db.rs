@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::model::{Appointment, Doctor, Exception, Status, iso};
 use super::slots::{Rule, Window};
-use crate::db::{Db, new_id, now_ms};
+use crate::db::{Db, WriteTx, new_id, now_ms};
 use crate::error::Result;
 
 fn ts(ms: i64) -> jiff::Timestamp {
@@ -225,21 +225,27 @@ pub async fn booked_windows(
     rows.iter().map(|r| Ok(Window::new(ts(r.try_get("starts_at")?), ts(r.try_get("ends_at")?)))).collect()
 }
 
-/// Takes the doctor's row lock for the rest of the transaction; false if there is no such doctor.
-pub async fn lock_doctor(conn: &mut AnyConnection, doctor_id: &str) -> Result<bool> {
+/// Takes the doctor's row lock for the rest of the transaction on PostgreSQL; false if there
+/// is no such doctor.
+pub async fn lock_doctor(tx: &mut WriteTx, doctor_id: &str) -> Result<bool> {
+    if !tx.locks_rows() {
+        return Ok(true); // the one writer holds the whole database; a missing doctor shows later
+    }
     let r = sqlx::query("UPDATE doctors SET version = version + 1 WHERE user_id = $1")
         .bind(doctor_id)
-        .execute(conn)
+        .execute(&mut **tx)
         .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Takes the patient's row lock (after the doctor's, always in that order).
-pub async fn lock_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
-        .bind(patient_id)
-        .execute(conn)
-        .await?;
+pub async fn lock_patient(tx: &mut WriteTx, patient_id: &str) -> Result<()> {
+    if tx.locks_rows() {
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(patient_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
