@@ -328,6 +328,10 @@ async fn main() {
     }
     println!("scheduling benchmarks, {} (release build)", jiff::Zoned::now().strftime("%Y-%m-%d %H:%M %Z"));
     let sqlite = spawn_app_on(None, |_| {}).await;
+    if std::env::var("SCHEDULING_BENCH").as_deref() == Ok("mixed") {
+        // Only the mixed workload on the default SQLite server, e.g. to profile it.
+        return mixed_load(&sqlite, "sqlite, group commit", 5).await;
+    }
     slot_search(&sqlite).await;
     time_finder(&sqlite).await;
     // Group commit against its baseline (each writer commits alone), interleaved in one run.
