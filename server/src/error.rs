@@ -37,6 +37,9 @@ pub enum AppError {
     TooManyRequests(Duration),
     #[error("{0}")]
     Unavailable(String),
+    /// A serialization failure or deadlock (PostgreSQL): the transaction may simply run again.
+    #[error("the database was busy with a conflicting change; try again")]
+    Contended,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -59,7 +62,7 @@ impl AppError {
             AppError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Contended => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,7 +79,7 @@ impl AppError {
             AppError::Unsupported(_) => "unsupported",
             AppError::TooLarge(_) => "too_large",
             AppError::TooManyRequests(_) => "too_many_requests",
-            AppError::Unavailable(_) => "unavailable",
+            AppError::Unavailable(_) | AppError::Contended => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -128,7 +131,7 @@ impl IntoResponse for AppError {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let AppError::Unavailable(_) = &self {
+        if let AppError::Unavailable(_) | AppError::Contended = &self {
             // Busy queues and warming models clear within seconds.
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u64));
         }
@@ -169,6 +172,10 @@ impl From<sqlx::Error> for AppError {
             return AppError::Unavailable("the server is busy; try again shortly".into());
         }
         if let sqlx::Error::Database(db) = &e {
+            // serialization_failure, deadlock_detected
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")) {
+                return AppError::Contended;
+            }
             if db.is_unique_violation() {
                 return AppError::Conflict(conflict_message(db.constraint(), db.message()));
             }

@@ -265,3 +265,38 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
 async fn join_all_unit(fs: impl IntoIterator<Item = impl std::future::Future<Output = ()>>) {
     futures_util::future::join_all(fs).await;
 }
+
+#[tokio::test]
+async fn a_deadlock_on_postgres_is_retried_and_both_writers_commit() {
+    let app = spawn_app().await;
+    if app.state.db.engine() != consilium::db::Engine::Postgres {
+        return; // SQLite has one writer at a time: no deadlock can form
+    }
+    let db = &app.state.db;
+    for id in ["row-a", "row-b"] {
+        db.execute(marker_insert(id)).await.unwrap();
+    }
+    let barrier = tokio::sync::Barrier::new(2);
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    let (barrier, attempts) = (&barrier, &attempts);
+    // Two writers lock the same two rows in opposite orders: PostgreSQL breaks the deadlock by
+    // failing one of them, which runs again.
+    let crossed = |first: &'static str, second: &'static str| {
+        consilium::db::retry_contended(move || async move {
+            let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut tx = db.write().await?;
+            let touch = "UPDATE audit_log SET detail = 'touched' WHERE id = $1";
+            sqlx::query(touch).bind(first).execute(&mut *tx).await?;
+            if n < 2 {
+                barrier.wait().await; // both first attempts hold their first row
+            }
+            sqlx::query(touch).bind(second).execute(&mut *tx).await?;
+            tx.commit().await
+        })
+    };
+    let (a, b) = tokio::join!(crossed("row-a", "row-b"), crossed("row-b", "row-a"));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3, "one of the two ran again");
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("db_retries_total"), "{metrics}");
+}

@@ -302,6 +302,29 @@ impl WriteTx {
     }
 }
 
+/// Runs a whole write flow (`attempt` opens, checks, writes and commits) and, on PostgreSQL,
+/// runs it again after a serialization failure or a deadlock, three times at most in all; past
+/// that the caller answers 503 with `Retry-After`. The lock order (doctors by id, then
+/// patients) should rule deadlocks out; this is the net under it.
+pub async fn retry_contended<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u64 = 3;
+    for n in 1..ATTEMPTS {
+        match attempt().await {
+            Err(AppError::Contended) => {
+                metrics::counter!("db_retries_total").increment(1);
+                // A short, growing pause lets the transaction that won finish first.
+                tokio::time::sleep(Duration::from_millis(2 * n)).await;
+            }
+            other => return other,
+        }
+    }
+    attempt().await
+}
+
 /// Milliseconds since the Unix epoch, UTC: the one timestamp representation in storage.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

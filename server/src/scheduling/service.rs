@@ -12,7 +12,7 @@ use super::reminders;
 use super::slots::{Calendar, Window, free_slots};
 use crate::accounts::model::Role;
 use crate::auth::CurrentUser;
-use crate::db::Db;
+use crate::db::{Db, retry_contended};
 use crate::error::{AppError, Result};
 use crate::records::audit::{self, Actor, Event};
 
@@ -142,6 +142,10 @@ async fn active_patient(conn: &mut AnyConnection, id: &str) -> Result<crate::acc
 /// Books a slot: a patient for themselves, a doctor into their own agenda for a patient, an
 /// admin for anyone.
 pub async fn book(db: &Db, user: &CurrentUser, addr: &str, req: BookRequest) -> Result<Appointment> {
+    retry_contended(|| book_once(db, user, addr, &req)).await
+}
+
+async fn book_once(db: &Db, user: &CurrentUser, addr: &str, req: &BookRequest) -> Result<Appointment> {
     let start = parse_instant("starts_at", &req.starts_at)?;
     let reason = parse_reason("reason", req.reason.as_deref(), false)?;
     let patient_id = match user.role {
@@ -262,6 +266,10 @@ pub async fn list(
 
 /// Cancels a booked appointment (patient: own; doctor: own agenda; admin: any).
 pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &str) -> Result<Appointment> {
+    retry_contended(|| cancel_once(db, user, addr, id, reason)).await
+}
+
+async fn cancel_once(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &str) -> Result<Appointment> {
     let reason = parse_reason("reason", Some(reason), true)?;
     let mut tx = db.write().await?;
     let a = visible(&mut tx, user, id).await?;
@@ -285,6 +293,17 @@ pub async fn cancel(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: &
 
 /// Moves a booked appointment to another free slot of the same doctor.
 pub async fn reschedule(
+    db: &Db,
+    user: &CurrentUser,
+    addr: &str,
+    id: &str,
+    starts_at: &str,
+    reason: &str,
+) -> Result<Appointment> {
+    retry_contended(|| reschedule_once(db, user, addr, id, starts_at, reason)).await
+}
+
+async fn reschedule_once(
     db: &Db,
     user: &CurrentUser,
     addr: &str,
@@ -327,6 +346,17 @@ pub async fn reschedule(
 
 /// Marks how a booked appointment ended: clinicians only.
 pub async fn set_status(
+    db: &Db,
+    user: &CurrentUser,
+    addr: &str,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<Appointment> {
+    retry_contended(|| set_status_once(db, user, addr, id, status, reason)).await
+}
+
+async fn set_status_once(
     db: &Db,
     user: &CurrentUser,
     addr: &str,

@@ -252,6 +252,10 @@ fn local(d: &Doctor, specialty: Option<&String>, w: &Window) -> LocalTime {
 /// Fixes the review at `starts_at` if that is still a common free time; doctors found for the
 /// required specialties join as experts; everyone is asked (again) to accept.
 pub async fn schedule(db: &Db, user: &CurrentUser, addr: &str, id: &str, starts_at: &str) -> Result<Review> {
+    crate::db::retry_contended(|| schedule_once(db, user, addr, id, starts_at)).await
+}
+
+async fn schedule_once(db: &Db, user: &CurrentUser, addr: &str, id: &str, starts_at: &str) -> Result<Review> {
     let start = parse_instant("starts_at", starts_at)?;
     let proposals = proposals(db, user, id, 50).await?;
     let mut conn = db.acquire().await?;
