@@ -36,15 +36,13 @@ pub async fn dashboard(
     user: CurrentUser,
     ClientAddr(addr): ClientAddr,
 ) -> Result<Response> {
-    let mut conn = state.db.acquire().await?;
-    let me = users::find(&mut conn, &user.id).await?.ok_or(AppError::Unauthorized)?;
+    let me = users::find(&mut *state.db.acquire().await?, &user.id).await?.ok_or(AppError::Unauthorized)?;
     let mut counts = Vec::new();
     if me.role == Role::Admin {
         let (per_role, inactive) = users::counts(&state.db).await?;
         counts.extend(per_role.iter().map(|(role, n)| (page.tr.role(role), *n)));
         counts.push((page.tr.t("dash.admin.inactive"), inactive));
     }
-    drop(conn);
     let upcoming = match me.role {
         Role::Patient => crate::scheduling::pages::upcoming_rows(&state, &page, &user, &addr, 365).await?,
         Role::Doctor => crate::scheduling::pages::upcoming_rows(&state, &page, &user, &addr, 7).await?,
@@ -149,6 +147,7 @@ async fn settings_page(
         .fetch_optional(&mut *conn)
         .await?
         .is_some();
+    drop(conn);
     let t = Settings {
         page,
         name: me.name,

@@ -102,9 +102,8 @@ pub async fn detail(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response> {
     let a = service::get(&state.db, &user, &addr, &id).await?;
-    let mut conn = state.db.acquire().await?;
-    let doctor_tz =
-        db::doctor(&mut conn, &a.doctor_id).await?.map(|d| d.timezone).unwrap_or_else(|| "UTC".into());
+    let doctor = db::doctor(&mut *state.db.acquire().await?, &a.doctor_id).await?;
+    let doctor_tz = doctor.map(|d| d.timezone).unwrap_or_else(|| "UTC".into());
     let start = Timestamp::from_millisecond(a.starts_ms).unwrap_or_default();
     let notice = match q.notice.as_deref() {
         Some("booked") => Some(page.tr.t("appt.notice.booked")),

@@ -43,6 +43,7 @@ async fn availability_page(
     let mut conn = state.db.acquire().await?;
     let doctor = db::doctor(&mut conn, doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
     let rules = db::rules(&mut conn, doctor_id).await?;
+    drop(conn);
     let (consult_minutes, texts) = match text {
         Some(t) => t,
         None => {
@@ -71,8 +72,7 @@ async fn availability_page(
         .collect();
     let tz = zone(&doctor.timezone);
     let now = Timestamp::now().as_millisecond();
-    let mut conn = state.db.acquire().await?;
-    let exceptions = db::exceptions(&mut conn, doctor_id, now, now + 92 * 86_400_000)
+    let exceptions = db::exceptions(&mut *state.db.acquire().await?, doctor_id, now, now + 92 * 86_400_000)
         .await?
         .into_iter()
         .map(|e| {
