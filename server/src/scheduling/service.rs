@@ -164,12 +164,14 @@ async fn book_once(db: &Db, user: &CurrentUser, addr: &str, req: &BookRequest) -
     if user.role == Role::Doctor && req.doctor_id != user.id {
         return Err(AppError::Forbidden);
     }
+    // Read before the write lease: an account's activity is no booking invariant (the foreign
+    // key is), and every statement inside the lease is paid by each writer in turn on SQLite.
+    let patient = active_patient(&mut *db.acquire().await?, &patient_id).await?;
     let mut tx = db.write().await?;
     if !db::lock_doctor(&mut tx, &req.doctor_id).await? {
         return Err(AppError::NotFound("doctor"));
     }
     let doctor = db::doctor(&mut tx, &req.doctor_id).await?.ok_or(AppError::NotFound("doctor"))?;
-    let patient = active_patient(&mut tx, &patient_id).await?;
     db::lock_patient(&mut tx, &patient_id).await?;
     let slot = check_slot(&mut tx, &doctor, start, None).await?;
     patient_is_free(&mut tx, &patient_id, &slot, None).await?;
