@@ -232,7 +232,7 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
 
 /// The migrations compiled into the binary, so a deployment needs no files beside it.
 pub fn migrator() -> Migrator {
-    let sources: [(i64, &str, &'static str); 9] = [
+    let sources: [(i64, &str, &'static str); 10] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -242,6 +242,7 @@ pub fn migrator() -> Migrator {
         (7, "device_tokens", include_str!("../../../migrations/0007_device_tokens.sql")),
         (8, "imaging", include_str!("../../../migrations/0008_imaging.sql")),
         (9, "finding_frame", include_str!("../../../migrations/0009_finding_frame.sql")),
+        (10, "review_coordinator_idx", include_str!("../../../migrations/0010_review_coordinator_idx.sql")),
     ];
     Migrator::with_migrations(
         sources
