@@ -56,7 +56,7 @@ fn is_forbidden_in_text(c: char) -> bool {
 }
 
 fn control_char_error(field: &str) -> AppError {
-    AppError::invalid(field, "contains a control character (such as a NUL byte); remove it")
+    AppError::invalid(field, format!("{field} contains a control character (such as a NUL byte); remove it"))
 }
 
 /// Refuses control characters in the path, the query string and JSON or form bodies, and a
