@@ -26,6 +26,12 @@ const COUNT_BATCH: u64 = 16;
 /// Fewest milliseconds between two keyframe requests to one publisher.
 const KEYFRAME_INTERVAL_MS: i64 = 300;
 
+/// Milliseconds since the first call, on the process's monotonic clock.
+fn monotonic_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as i64
+}
+
 /// A track someone publishes into the room.
 pub struct Published {
     /// `{peer}/{track id}`: unique in the room.
@@ -77,18 +83,19 @@ impl Published {
             fanout,
             remote,
             ssrc,
-            last_keyframe_request: AtomicI64::new(0),
+            last_keyframe_request: AtomicI64::new(-KEYFRAME_INTERVAL_MS),
             held,
             counters,
         }))
     }
 
-    /// Asks the publisher for a keyframe, at most every [`KEYFRAME_INTERVAL_MS`].
+    /// Asks the publisher for a keyframe, at most every [`KEYFRAME_INTERVAL_MS`] (on a
+    /// monotonic clock: a wall-clock step must neither silence nor flood the requests).
     pub fn request_keyframe(self: &Arc<Self>) {
         if self.kind != RtpCodecKind::Video {
             return;
         }
-        let now = crate::db::now_ms();
+        let now = monotonic_ms();
         let last = self.last_keyframe_request.load(Ordering::Relaxed);
         if now - last < KEYFRAME_INTERVAL_MS
             || self
