@@ -231,11 +231,31 @@ async fn a_room_holds_at_most_200_images() {
     let c = consult().await;
     let (_doctor, _patient) = in_call(&c).await;
     let png = test_data("photo.png");
-    for i in 0..consilium::imaging::handlers::MAX_IMAGES_PER_ROOM {
+    for i in 0..consilium::imaging::MAX_IMAGES_PER_ROOM {
         let (status, body) = share(&c, &c.doctor.token, &format!("p{i}.png"), png.clone()).await;
         assert_eq!(status, 201, "{i}: {body}");
     }
     let (status, body) = share(&c, &c.doctor.token, "one-more.png", png).await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(image_rows(&c).await, consilium::imaging::handlers::MAX_IMAGES_PER_ROOM);
+    assert_eq!(image_rows(&c).await, consilium::imaging::MAX_IMAGES_PER_ROOM);
+}
+
+#[tokio::test]
+async fn shares_at_once_into_a_nearly_full_room_never_pass_the_limit() {
+    let c = consult().await;
+    let (_doctor, _patient) = in_call(&c).await;
+    let png = test_data("photo.png");
+    let max = consilium::imaging::MAX_IMAGES_PER_ROOM;
+    for i in 0..max - 2 {
+        let (status, body) = share(&c, &c.doctor.token, &format!("p{i}.png"), png.clone()).await;
+        assert_eq!(status, 201, "{i}: {body}");
+    }
+    // Ten at once for the last two places: the count is taken inside each write.
+    let names: Vec<String> = (0..10).map(|i| format!("last{i}.png")).collect();
+    let shares = names.iter().map(|name| share(&c, &c.doctor.token, name, png.clone()));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(shares).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 2, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    assert_eq!(image_rows(&c).await, max);
 }

@@ -3,6 +3,7 @@
 //! (invites) and device streams over WHIP/WHEP (devices). The media itself is `crate::media`.
 
 pub mod access;
+pub mod admission;
 pub mod devices;
 pub mod hub;
 pub mod invites;

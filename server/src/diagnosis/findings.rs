@@ -162,7 +162,7 @@ pub async fn start(
         diagnosis.registry.get(&model_name).map_err(|e| AppError::invalid("model", e.to_string()))?.clone();
     let modality = image.dicom.as_ref().map(|d| d.modality.as_str());
     model.manifest.suits(image.kind, modality).map_err(|e| AppError::invalid("model", e))?;
-    crate::imaging::handlers::check_frame(image, frame)?;
+    crate::imaging::service::check_frame(image, frame)?;
     let (image_id, room_id, kind) = (image.id.as_str(), image.room_id.as_str(), image.kind);
     let (tabular, defaulted) =
         model.manifest.encode_facts(&facts).map_err(|e| AppError::invalid("facts", e))?;

@@ -16,10 +16,10 @@ use super::findings::{self, AnalyseRequest, COLUMNS, FindingView};
 use super::manifest::Manifest;
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
+use crate::consult::admission::{member, room_patient};
 use crate::consult::protocol::ServerMsg;
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody, Result};
-use crate::imaging::handlers::{member, room_patient};
 use crate::records::audit::{self, Event};
 use crate::web::ApiJson;
 
@@ -77,7 +77,7 @@ pub async fn analyse(
     Path(image_id): Path<String>,
     ApiJson(input): ApiJson<AnalyseRequest>,
 ) -> Result<(StatusCode, Json<FindingView>)> {
-    let (image, _, _) = crate::imaging::handlers::find(&state, &image_id).await?;
+    let image = crate::imaging::db::find(&state.db, &image_id).await?.view;
     let (who, actor) = member(&state, Some(user), &headers, &image.room_id, &addr).await?;
     if !who.access.role.is_clinical() {
         return Err(AppError::Forbidden);
@@ -132,7 +132,7 @@ async fn visible(
     addr: &str,
     id: &str,
 ) -> Result<(FindingView, Option<String>, crate::records::audit::Actor, bool)> {
-    crate::imaging::handlers::signed_in(state, &user, headers).await?;
+    crate::consult::admission::signed_in(state, &user, headers).await?;
     let (finding, heatmap) = findings::find(state, id).await?;
     let (who, actor) = member(state, user, headers, &finding.room_id, addr).await?;
     let clinical = who.access.role.is_clinical();
@@ -164,7 +164,7 @@ pub async fn get_finding(
 }
 
 async fn patient_of(state: &AppState, finding: &FindingView) -> Result<Option<String>> {
-    let (image, _, _) = crate::imaging::handlers::find(state, &finding.image_id).await?;
+    let image = crate::imaging::db::find(&state.db, &finding.image_id).await?.view;
     room_patient(state, &finding.room_id, image.case_id.as_deref()).await
 }
 

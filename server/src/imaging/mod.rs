@@ -2,9 +2,11 @@
 //! the content-addressed blob store, and serving them to the people in the room. The shared
 //! viewer itself (zoom, pan, pointer) is signalling: see `consult::protocol::ViewerState`.
 
+pub mod db;
 pub mod decode;
 mod dicom_lengths;
 pub mod handlers;
+pub mod service;
 pub mod slots;
 pub mod store;
 
@@ -13,6 +15,7 @@ use utoipa::ToSchema;
 
 pub use decode::{DicomInfo, Kind, Limits, Window};
 pub use handlers::api_router;
+pub use service::MAX_IMAGES_PER_ROOM;
 
 /// A shared image as clients see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -1,0 +1,56 @@
+//! Who is in a room, asked by every in-room feature (images, findings) the same way: the
+//! caller's place in the room and audit actor ([`member`]), a cheap 401 before any lookup
+//! ([`signed_in`]), and the patient whose data the room holds ([`room_patient`]).
+
+use axum::http::HeaderMap;
+use sqlx::Row;
+
+use super::ws::{Entrant, entrant};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{AppError, Result};
+use crate::records::audit::Actor;
+
+/// The person acting in `room_id`: anyone who may enter, but patients and guests only while
+/// they are in the call (not from the waiting room).
+pub async fn member(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    headers: &HeaderMap,
+    room_id: &str,
+    addr: &str,
+) -> Result<(Entrant, Actor)> {
+    let (who, actor) = entrant(state, user, headers, room_id, addr).await?;
+    if !who.access.role.is_clinical() && !state.hub.in_call(room_id, &who.user_id).await {
+        return Err(AppError::Forbidden);
+    }
+    Ok((who, actor))
+}
+
+/// 401 unless the request carries a session or a guest invite: checked before any lookup, so
+/// that callers without one learn nothing about which ids exist.
+pub async fn signed_in(state: &AppState, user: &Option<CurrentUser>, headers: &HeaderMap) -> Result<()> {
+    if user.is_none() && super::invites::guest(state, headers).await?.is_none() {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(())
+}
+
+/// The patient whose data a room holds: the appointment's patient, or a review case's.
+pub async fn room_patient(state: &AppState, room_id: &str, case_id: Option<&str>) -> Result<Option<String>> {
+    let row = match case_id {
+        Some(case) => {
+            sqlx::query("SELECT patient_id FROM review_cases WHERE id = $1")
+                .bind(case)
+                .fetch_optional(state.db.read())
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT patient_id FROM appointments WHERE room_id = $1")
+                .bind(room_id)
+                .fetch_optional(state.db.read())
+                .await?
+        }
+    };
+    Ok(row.map(|r| r.try_get("patient_id")).transpose()?)
+}
