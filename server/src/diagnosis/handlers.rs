@@ -6,19 +6,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::findings::{self, AnalyseRequest, COLUMNS, FindingView};
+use super::findings::{self, AnalyseRequest, FindingView};
 use super::manifest::Manifest;
+use super::service::{self, DecisionRequest};
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::consult::admission::{member, room_patient};
-use crate::consult::protocol::ServerMsg;
-use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Event};
 use crate::web::ApiJson;
@@ -99,28 +97,7 @@ pub async fn room_findings(
     Path(room_id): Path<String>,
 ) -> Result<Json<Vec<FindingView>>> {
     let (who, actor) = member(&state, user, &headers, &room_id, &addr).await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM findings WHERE room_id = $1 ORDER BY requested_at, id"
-    )))
-    .bind(&room_id)
-    .fetch_all(state.db.read())
-    .await?;
-    let clinical = who.access.role.is_clinical();
-    let list: Vec<FindingView> = rows
-        .iter()
-        .map(findings::view)
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|f| clinical || f.signed_off())
-        .collect();
-    let patient = room_patient(&state, &room_id, None).await?;
-    audit::record_read(
-        &state.db,
-        &actor,
-        Event::new("finding.list").object("room", &room_id).patient(patient.as_deref()),
-    )
-    .await?;
-    Ok(Json(list))
+    Ok(Json(service::in_room(&state, &who, &actor, &room_id).await?))
 }
 
 /// One finding, with the same visibility rule as the room's list. Unsigned findings are 404
@@ -153,7 +130,7 @@ pub async fn get_finding(
     Path(id): Path<String>,
 ) -> Result<Json<FindingView>> {
     let (finding, _, actor, _) = visible(&state, user, &headers, &addr, &id).await?;
-    let patient = patient_of(&state, &finding).await?;
+    let patient = service::patient_of(&state, &finding).await?;
     audit::record_read(
         &state.db,
         &actor,
@@ -161,11 +138,6 @@ pub async fn get_finding(
     )
     .await?;
     Ok(Json(finding))
-}
-
-async fn patient_of(state: &AppState, finding: &FindingView) -> Result<Option<String>> {
-    let image = crate::imaging::db::find(&state.db, &finding.image_id).await?.view;
-    room_patient(state, &finding.room_id, image.case_id.as_deref()).await
 }
 
 /// The explanation overlay of a finding (a transparent PNG to draw over the image).
@@ -186,7 +158,7 @@ pub async fn heatmap(
         .await
         .map_err(anyhow::Error::from)?
         .map_err(anyhow::Error::from)?;
-    let patient = patient_of(&state, &finding).await?;
+    let patient = service::patient_of(&state, &finding).await?;
     audit::record_read(
         &state.db,
         &actor,
@@ -195,19 +167,6 @@ pub async fn heatmap(
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=3600")], png)
         .into_response())
-}
-
-/// A clinician's sign-off.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    /// `accept` (the top label), `amend` (another label or diagnosis, with a reason) or
-    /// `reject` (with a reason).
-    pub decision: String,
-    /// For `amend`: a label of the model or the clinician's own words (1–200 characters).
-    pub label: Option<String>,
-    /// Why: required to amend or reject (up to 2000 characters).
-    pub note: Option<String>,
 }
 
 /// Accept, amend or reject a ready finding (clinicians in the room). Then it enters the record
@@ -229,71 +188,6 @@ pub async fn decide(
     if !who.access.role.is_clinical() {
         return Err(AppError::Forbidden);
     }
-    let note = input.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 2000) {
-        return Err(AppError::invalid("note", "a note has at most 2000 characters"));
-    }
-    let top = finding.predictions.as_ref().and_then(|p| {
-        p.iter().max_by(|a, b| a.probability.total_cmp(&b.probability)).map(|p| p.label.clone())
-    });
-    let (status, label) = match input.decision.as_str() {
-        "accept" => ("accepted", top),
-        "amend" => {
-            let label =
-                input.label.as_deref().map(str::trim).filter(|l| !l.is_empty() && l.chars().count() <= 200);
-            let Some(label) = label else {
-                return Err(AppError::invalid(
-                    "label",
-                    "amending needs the label or diagnosis you settle on (1–200 characters)",
-                ));
-            };
-            if note.is_none() {
-                return Err(AppError::invalid("note", "say why you amend the model's finding"));
-            }
-            ("amended", Some(label.to_string()))
-        }
-        "reject" => {
-            if note.is_none() {
-                return Err(AppError::invalid("note", "say why you reject the model's finding"));
-            }
-            ("rejected", None)
-        }
-        _ => return Err(AppError::invalid("decision", "accept, amend or reject")),
-    };
-    let patient = patient_of(&state, &finding).await?;
-    let mut tx = state.db.write().await?;
-    let changed = sqlx::query(
-        "UPDATE findings SET status = $2, decision_label = $3, decision_note = $4, decided_by = $5, decided_by_name = $6, decided_at = $7
-         WHERE id = $1 AND status = 'ready'",
-    )
-    .bind(&id)
-    .bind(status)
-    .bind(&label)
-    .bind(note)
-    .bind(&who.user_id)
-    .bind(&who.name)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        let current =
-            sqlx::query("SELECT status FROM findings WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
-        let current: String = current.try_get("status")?;
-        return Err(AppError::Conflict(match current.as_str() {
-            "running" => "the analysis is still running".into(),
-            "failed" => "the analysis failed; there is nothing to sign off".into(),
-            other => format!("this finding was already {other}"),
-        }));
-    }
-    let verb = format!("finding.{}", &status[..status.len() - 2]);
-    let event = Event::new(&verb)
-        .object("finding", &id)
-        .patient(patient.as_deref())
-        .detail(label.clone().unwrap_or_default());
-    audit::record(&mut tx, &actor, event).await?;
-    tx.commit().await?;
-    let (done, _) = findings::find(&state, &id).await?;
-    state.hub.announce(&done.room_id, ServerMsg::Finding { finding: Box::new(done.clone()) }, false).await;
-    Ok(Json(done))
+    let (decision, note) = service::parse(&input)?;
+    Ok(Json(service::decide(&state, &who, &actor, &finding, decision, note.as_deref()).await?))
 }

@@ -5,6 +5,7 @@
 //! A model is loaded once, on first use or by the warm-up at start, then shared by every
 //! worker thread ([`workers::Pool`]).
 
+pub mod db;
 pub mod engine;
 pub mod findings;
 pub mod handlers;
@@ -13,6 +14,7 @@ pub mod manifest;
 #[cfg(feature = "ort")]
 pub mod ort;
 pub mod preprocess;
+pub mod service;
 pub mod workers;
 
 use std::collections::BTreeMap;
