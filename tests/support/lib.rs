@@ -171,10 +171,11 @@ impl TestApp {
 
     pub async fn create_user_named(&self, role: Role, email: &str) -> TestUser {
         let password = "correct horse battery staple".to_string();
-        let user = service::create(
-            &self.state.db,
-            &Actor::cli(),
-            NewUser {
+        // The password hashers are shared by every app in the process; a test that floods
+        // them (hundreds of sign-ups at once) makes another test's setup wait, not fail.
+        let mut attempts = 0;
+        let user = loop {
+            let input = NewUser {
                 email: email.into(),
                 name: format!("Test {}", role.as_str()),
                 role: role.as_str().into(),
@@ -182,10 +183,15 @@ impl TestApp {
                 timezone: Some("Europe/Berlin".into()),
                 specialty: (role == Role::Doctor).then(|| "Dermatology".into()),
                 locale: None,
-            },
-        )
-        .await
-        .expect("creating a test user");
+            };
+            match service::create(&self.state.db, &Actor::cli(), input).await {
+                Err(consilium::error::AppError::Unavailable(_)) if attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => break other.expect("creating a test user"),
+            }
+        };
         let token = self.token_for(&user);
         TestUser { email: user.email.clone(), user, password, token }
     }
