@@ -2,14 +2,22 @@
 //!
 //! Layout (data flows edge → domain → storage):
 //! - [`config`]: settings from the environment; [`error`]: the one error type.
-//! - [`db`]: the sqlx `Any` pool (SQLite or PostgreSQL) and migrations.
+//! - [`db`]: the one way to storage: a read pool that refuses writes, and [`db::Db::write`],
+//!   the only way to open a writing transaction (SQLite: writers queued in process, group
+//!   commit; PostgreSQL: pooled writers, one row-lock order, contention retried); migrations.
 //! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
 //! - [`scheduling`]: availability, slots, appointments, iCalendar;
-//! - [`consult`]: rooms, waiting room, signalling WebSocket, chat;
+//! - [`consult`]: rooms, who is in one ([`consult::admission`]), waiting room, signalling
+//!   WebSocket, chat;
 //! - [`imaging`]: shared images (PNG, JPEG, DICOM) and the blob store;
 //! - [`diagnosis`]: ONNX models, inference workers, explanations, findings and their sign-off;
-//! - [`records`]: the audit log; [`web`]: pages, i18n, static files; [`ops`]: probes, metrics,
-//!   security middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
+//! - [`records`]: the audit log; [`web`]: pages, i18n, static files, and the edge's input
+//!   checks ([`web::input`]); [`ops`]: probes, metrics, admission control, security
+//!   middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
+//!
+//! Domain folders take scheduling's shape (accounts, scheduling, imaging and diagnosis so far;
+//! consult not yet): `handlers.rs` parses and answers, `service.rs` owns the flow (checks, one
+//! write, audit rows, announcements), `db.rs` owns the SQL.
 //!
 //! [`App::build`] wires these into one axum `Router` behind one listener.
 
