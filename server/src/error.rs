@@ -177,22 +177,14 @@ impl From<sqlx::Error> for AppError {
                 return AppError::Contended;
             }
             if db.is_unique_violation() {
-                return AppError::Conflict(conflict_message(db.constraint(), db.message()));
+                // A constraint that means something to a person is named where its query is
+                // written (`crate::db::on_unique`); any other is this generic 409.
+                return AppError::Conflict("this conflicts with an existing record".into());
             }
             if db.is_foreign_key_violation() {
                 return AppError::invalid("reference", "refers to something that does not exist");
             }
         }
         AppError::Internal(e.into())
-    }
-}
-
-/// Maps a named UNIQUE constraint to a sentence. SQLite reports no constraint name, only
-/// `UNIQUE constraint failed: users.email`, so the message is matched too.
-fn conflict_message(constraint: Option<&str>, message: &str) -> String {
-    if constraint == Some("users_email_key") || message.contains("users.email") {
-        "a user with this email already exists".into()
-    } else {
-        "this conflicts with an existing record".into()
     }
 }

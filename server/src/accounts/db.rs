@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::model::{Role, User, ValidNewUser};
-use crate::db::{Db, flag, new_id, now_ms};
+use crate::db::{Db, flag, new_id, now_ms, on_unique};
 use crate::error::{AppError, Result};
 
 const COLUMNS: &str = "id, email, name, role, timezone, specialty, locale, active, token_version, created_at";
@@ -44,7 +44,10 @@ pub async fn insert(conn: &mut AnyConnection, u: &ValidNewUser, password_hash: &
     .bind(u.locale.map(|l| l.code()))
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(on_unique("users_email_key", "users.email", || {
+        AppError::Conflict("a user with this email already exists".into())
+    }))?;
     find(&mut *conn, &id).await?.ok_or(AppError::NotFound("user"))
 }
 

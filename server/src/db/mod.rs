@@ -303,6 +303,25 @@ impl WriteTx {
     }
 }
 
+/// For `.map_err(..)` on a query: a violation of the UNIQUE constraint `name` becomes `err`,
+/// anything else the usual mapping. PostgreSQL reports the constraint's name; SQLite reports
+/// only its columns (`UNIQUE constraint failed: users.email`), given as `sqlite_columns`.
+pub fn on_unique(
+    name: &'static str,
+    sqlite_columns: &'static str,
+    err: impl FnOnce() -> AppError,
+) -> impl FnOnce(sqlx::Error) -> AppError {
+    move |e| match &e {
+        sqlx::Error::Database(d)
+            if d.is_unique_violation()
+                && (d.constraint() == Some(name) || d.message().contains(sqlite_columns)) =>
+        {
+            err()
+        }
+        _ => AppError::from(e),
+    }
+}
+
 /// Runs a whole write flow (`attempt` opens, checks, writes and commits) and, on PostgreSQL,
 /// runs it again after a serialization failure or a deadlock, three times at most in all; past
 /// that the caller answers 503 with `Retry-After`. The lock order (doctors by id, then
