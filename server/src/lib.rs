@@ -295,9 +295,14 @@ impl App {
             let registry = self.state.diagnosis.registry.clone();
             std::thread::Builder::new().name("model-preload".into()).spawn(move || registry.load_all())?;
         }
-        scheduling::reminders::spawn_worker(self.state.clone(), self.mailer);
+        // Background work ends with the server: told to stop once the last request is answered.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let reminders = scheduling::reminders::spawn_worker(self.state.clone(), self.mailer, stopped);
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let _ = stop.send(true);
+        let _ = reminders.await;
+        served?;
         Ok(())
     }
 }

@@ -185,3 +185,37 @@ fn body_text(raw: &str) -> String {
         String::from_utf8(bytes).unwrap()
     }
 }
+
+#[tokio::test]
+async fn the_reminder_worker_stops_with_the_server() {
+    let mut app = spawn_app_with(|c| c.reminder_interval = std::time::Duration::from_millis(100)).await;
+    let (a, _, _) = booked(&app).await;
+    let id = a["id"].as_str().unwrap().to_string();
+    make_due(&app, &id).await;
+    let mut handled = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if rows(&app, &id).await.iter().any(|(_, status, _)| status == "logged") {
+            handled = true;
+            break;
+        }
+    }
+    assert!(handled, "the worker runs while the server does: {:?}", rows(&app, &id).await);
+    app.stop().await;
+    // Once stopped, a reminder that falls due stays pending: nothing runs detached.
+    app.state
+        .db
+        .execute(
+            sqlx::query("UPDATE reminders SET status = 'pending', due_at = $2 WHERE object_id = $1")
+                .bind(&id)
+                .bind(consilium::db::now_ms() - 1000),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        rows(&app, &id).await.iter().all(|(_, status, _)| status == "pending"),
+        "{:?}",
+        rows(&app, &id).await
+    );
+}

@@ -29,6 +29,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -113,14 +114,25 @@ pub async fn spawn_app_on(postgres: Option<&str>, adjust: impl FnOnce(&mut Confi
     let addr = app.local_addr();
     let state = app.state.clone();
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { addr, state, http, data_dir, shutdown: Some(tx) }
+    TestApp { addr, state, http, data_dir, shutdown: Some(tx), server: Some(server) }
 }
 
 impl TestApp {
+    /// Shuts the server down as SIGTERM would and waits until it and its background work
+    /// have ended.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task").expect("the server ends cleanly");
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -107,16 +107,25 @@ impl Mailer {
 }
 
 /// Runs passes every `interval` for the life of the process.
-pub fn spawn_worker(state: AppState, mailer: Mailer) {
+/// It ends when `stop` turns true (the server is shutting down), after the pass in progress,
+/// and lets go of the state it holds (the database among it).
+pub fn spawn_worker(
+    state: AppState,
+    mailer: Mailer,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(state.config.reminder_interval);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stopped| *stopped) => break,
+            }
             if let Err(e) = run_due(&state, &mailer).await {
                 tracing::warn!(error = %e, "reminder pass failed");
             }
         }
-    });
+    })
 }
 
 /// A due reminder with what the message needs.
