@@ -360,6 +360,57 @@ pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
+/// A value for a [`Filters`] condition.
+pub enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// The WHERE clause of a search, holding only the filters given, with their values in
+/// placeholder order. `($1 IS NULL OR col = $1)` would read more simply, but keeps both
+/// engines off the column's index: every search would scan and sort the whole table.
+#[derive(Default)]
+pub struct Filters {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Filters {
+    /// Adds the condition `test`, its `?` standing for the value (e.g. `"a.doctor_id = ?"`),
+    /// when `value` is given.
+    pub fn add(&mut self, test: &str, value: Option<Arg>) {
+        if let Some(v) = value {
+            self.args.push(v);
+            self.sql.push_str(" AND ");
+            self.sql.push_str(&test.replace('?', &format!("${}", self.args.len())));
+        }
+    }
+
+    /// `WHERE …` for the filters added (`WHERE 1 = 1` for none).
+    pub fn where_clause(&self) -> String {
+        format!("WHERE 1 = 1{}", self.sql)
+    }
+
+    /// The placeholder that comes after the filters' own, e.g. for `LIMIT`.
+    pub fn next(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    /// Binds the filters' values to a query written with [`Filters::where_clause`].
+    pub fn bind(
+        self,
+        mut q: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
+        for a in self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(n) => q.bind(n),
+            };
+        }
+        q
+    }
+}
+
 /// Escapes `%`, `_` and `\` so that user text matches itself inside a `LIKE … ESCAPE '\'`
 /// pattern.
 pub fn like_escape(text: &str) -> String {

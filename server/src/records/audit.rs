@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::model::Role;
 use crate::auth::CurrentUser;
-use crate::db::{Db, new_id, now_ms};
+use crate::db::{Arg, Db, Filters, new_id, now_ms};
 use crate::error::Result;
 
 /// Who did it and from where; built from the request.
@@ -167,29 +167,26 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let exact = crate::db::like_escape(a);
         if a.ends_with('.') { format!("{exact}%") } else { exact }
     });
-    let rows = sqlx::query(
+    let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(|s| Arg::Text(s.to_string()));
+    let mut w = Filters::default();
+    w.add("a.actor_id = ?", text(q.actor.as_deref()));
+    w.add("a.patient_id = ?", text(q.patient.as_deref()));
+    w.add("a.action LIKE ? ESCAPE '\\'", text(action_pattern.as_deref()));
+    w.add("a.at >= ?", q.from.map(Arg::Int));
+    w.add("a.at < ?", q.to.map(Arg::Int));
+    w.add("a.id < ?", text(q.before.as_deref()));
+    let sql = format!(
         "SELECT a.id, a.at, a.actor_id, a.actor_role, ua.name AS actor_name, a.action, a.patient_id,
                 up.name AS patient_name, a.object_type, a.object_id, a.client_addr, a.detail
          FROM audit_log a
          LEFT JOIN users ua ON ua.id = a.actor_id
          LEFT JOIN users up ON up.id = a.patient_id
-         WHERE ($1 IS NULL OR a.actor_id = $1)
-           AND ($2 IS NULL OR a.patient_id = $2)
-           AND ($3 IS NULL OR a.action LIKE $3 ESCAPE '\\')
-           AND ($4 IS NULL OR a.at >= $4)
-           AND ($5 IS NULL OR a.at < $5)
-           AND ($6 IS NULL OR a.id < $6)
+         {}
          ORDER BY a.id DESC
-         LIMIT $7",
-    )
-    .bind(q.actor.as_deref().filter(|s| !s.is_empty()))
-    .bind(q.patient.as_deref().filter(|s| !s.is_empty()))
-    .bind(action_pattern.filter(|s| !s.is_empty()))
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.before.as_deref().filter(|s| !s.is_empty()))
-    .bind(limit)
-    .fetch_all(db.read())
-    .await?;
+         LIMIT ${}",
+        w.where_clause(),
+        w.next()
+    );
+    let rows = w.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).bind(limit).fetch_all(db.read()).await?;
     rows.iter().map(from_row).collect()
 }

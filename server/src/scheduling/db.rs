@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::model::{Appointment, Doctor, Exception, Status, iso};
 use super::slots::{Rule, Window};
-use crate::db::{Db, WriteTx, new_id, now_ms};
+use crate::db::{Arg, Db, Filters, WriteTx, new_id, now_ms};
 use crate::error::Result;
 
 fn ts(ms: i64) -> jiff::Timestamp {
@@ -351,45 +351,15 @@ pub struct AppointmentFilter {
 }
 
 pub async fn appointments(db: &Db, f: &AppointmentFilter) -> Result<Vec<Appointment>> {
-    // Only the filters given enter the WHERE clause: `($1 IS NULL OR a.doctor_id = $1)` reads
-    // well but keeps both engines off the (doctor_id, starts_at) and (patient_id, starts_at)
-    // indexes, so every agenda and calendar feed scanned and sorted all appointments.
-    let mut sql = format!("{APPOINTMENT_SELECT} WHERE 1 = 1");
-    let mut n = 0;
-    let mut cond = |column_test: &str| {
-        n += 1;
-        sql.push_str(&format!(" AND {column_test} ${n}"));
-    };
-    let filters = [
-        ("a.doctor_id =", f.doctor_id.is_some()),
-        ("a.patient_id =", f.patient_id.is_some()),
-        ("a.status =", f.status.is_some()),
-        ("a.ends_at >", f.from.is_some()),
-        ("a.starts_at <", f.to.is_some()),
-    ];
-    for (test, given) in filters {
-        if given {
-            cond(test);
-        }
-    }
-    sql.push_str(&format!(" ORDER BY a.starts_at, a.id LIMIT ${}", n + 1));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(d) = &f.doctor_id {
-        q = q.bind(d.as_str());
-    }
-    if let Some(p) = &f.patient_id {
-        q = q.bind(p.as_str());
-    }
-    if let Some(st) = f.status {
-        q = q.bind(st.as_str());
-    }
-    if let Some(from) = f.from {
-        q = q.bind(from);
-    }
-    if let Some(to) = f.to {
-        q = q.bind(to);
-    }
-    let rows = q.bind(f.limit).fetch_all(db.read()).await?;
+    let mut w = Filters::default();
+    w.add("a.doctor_id = ?", f.doctor_id.clone().map(Arg::Text));
+    w.add("a.patient_id = ?", f.patient_id.clone().map(Arg::Text));
+    w.add("a.status = ?", f.status.map(|s| Arg::Text(s.as_str().into())));
+    w.add("a.ends_at > ?", f.from.map(Arg::Int));
+    w.add("a.starts_at < ?", f.to.map(Arg::Int));
+    let sql =
+        format!("{APPOINTMENT_SELECT} {} ORDER BY a.starts_at, a.id LIMIT ${}", w.where_clause(), w.next());
+    let rows = w.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).bind(f.limit).fetch_all(db.read()).await?;
     rows.iter().map(appointment_from).collect()
 }
 
