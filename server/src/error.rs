@@ -128,7 +128,7 @@ impl IntoResponse for AppError {
         let body = ErrorBody { error: ErrorDetail { code: self.code(), message: message.clone(), field } };
         let mut resp = (status, Json(body)).into_response();
         if let AppError::TooManyRequests(wait) = &self {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1); // ceil, at least 1
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let AppError::Unavailable(_) | AppError::Contended = &self {

@@ -83,8 +83,12 @@ fn check_parity(registry: &Registry) {
             let facts: Facts = serde_json::from_value(case["tabular"].clone()).unwrap();
             let (tabular, _) = model.manifest.encode_facts(&facts).unwrap();
             let out = registry.infer_prepared(model, &img, &tabular).unwrap();
-            let expected: Vec<f32> =
-                case["output"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let expected: Vec<f32> = case["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| serde_json::from_value::<f32>(v.clone()).unwrap())
+                .collect();
             let got: Vec<f32> = out.predictions.iter().map(|p| p.probability).collect();
             let diff = expected.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             assert_eq!(expected.len(), got.len());
@@ -373,7 +377,7 @@ async fn a_full_inference_queue_answers_503_with_retry_after_and_writes_nothing(
         .await
         .unwrap()
         .get("n");
-    assert_eq!(rows as usize, accepted, "refused requests leave no finding behind");
+    assert_eq!(usize::try_from(rows).unwrap(), accepted, "refused requests leave no finding behind");
 }
 
 #[tokio::test]

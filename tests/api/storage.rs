@@ -214,7 +214,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
             for k in 0.. {
                 let doctor = &doctors[w % doctors.len()];
                 let (kind, r) = if k % 2 == 0 {
-                    let day = jiff::civil::date(2031, 1, 1).checked_add(jiff::Span::new().days((w * 100 + k) as i64)).unwrap();
+                    let day = jiff::civil::date(2031, 1, 1).checked_add(jiff::Span::new().days(i64::try_from(w * 100 + k).unwrap())).unwrap();
                     let at = format!("{day}T10:00:00Z");
                     ("appointment", call(Method::POST, "/api/v1/appointments".into(), json!({"doctor_id": doctor, "patient_id": patient, "starts_at": at})).await)
                 } else {

@@ -16,6 +16,7 @@ use consilium::diagnosis::workers::Pool;
 use consilium::diagnosis::{Registry, heatmap, preprocess};
 use consilium_tests::models_dir;
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index within the slice")]
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }

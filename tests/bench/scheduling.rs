@@ -15,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::json;
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index within the slice")]
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -286,7 +287,7 @@ async fn mixed_load(app: &TestApp, label: &str, secs: u64) {
                     if let Some(id) = r["id"].as_str() {
                         answers.push(send(Method::POST, format!("/api/v1/reviews/{id}/cases"), &doctor.0, Some(json!({"patient_id": patient.user.id, "question": "q?"}))).await.0);
                     }
-                    let day = jiff::civil::date(2030, 1, 1).checked_add(jiff::Span::new().days((round * CLIENTS + i) as i64 / 8)).unwrap();
+                    let day = jiff::civil::date(2030, 1, 1).checked_add(jiff::Span::new().days(i64::try_from((round * CLIENTS + i) / 8).unwrap())).unwrap();
                     let at = format!("{day}T{:02}:{:02}:00Z", (i % 8) * 2, 15 * (round % 4));
                     let (s, a) = send(Method::POST, "/api/v1/appointments".into(), &admin, Some(json!({"doctor_id": doctor.1, "patient_id": patient.user.id, "starts_at": at}))).await;
                     answers.push(s);

@@ -44,6 +44,7 @@ fn rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index within the slice")]
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -225,7 +226,8 @@ async fn sfu_round(server: &Server, tokens: &[String], n: usize, seconds: u64) -
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros())
+        .unwrap_or(u64::MAX)
 }
 
 /// The baseline: one thread that sends every datagram it receives to every other participant.
@@ -302,7 +304,10 @@ fn relay_round(n: usize, seconds: u64) -> Row {
                     received.fetch_add(1, Ordering::Relaxed);
                     if recording.load(Ordering::Relaxed) {
                         let sent = u64::from_be_bytes(buf[..8].try_into().unwrap());
-                        latencies.lock().unwrap().push(now_us().saturating_sub(sent) as u32);
+                        latencies
+                            .lock()
+                            .unwrap()
+                            .push(u32::try_from(now_us().saturating_sub(sent)).unwrap_or(u32::MAX));
                     }
                 }
             }

@@ -70,7 +70,8 @@ impl Stats {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros())
+        .unwrap_or(u64::MAX)
 }
 
 struct Events {
@@ -96,7 +97,7 @@ impl PeerConnectionEventHandler for Events {
                 stats.received.fetch_add(1, Ordering::Relaxed);
                 if stats.record_latency.load(Ordering::Relaxed) && packet.payload.len() >= 8 {
                     let sent = u64::from_be_bytes(packet.payload[..8].try_into().unwrap());
-                    let us = now_us().saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
+                    let us = u32::try_from(now_us().saturating_sub(sent)).unwrap_or(u32::MAX);
                     let mut l = stats.latencies_us.lock().unwrap();
                     if l.len() < 2_000_000 {
                         l.push(us);
@@ -386,7 +387,7 @@ impl Device {
 
 fn rand_u32() -> u32 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u32;
+    let n = u32::try_from(COUNTER.fetch_add(1, Ordering::Relaxed) % (1 << 32)).unwrap_or(0);
     nanos.rotate_left(13) ^ n.wrapping_mul(0x9E37_79B9) ^ std::process::id()
 }
 
@@ -429,7 +430,7 @@ async fn send_rtp(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(pps)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seq: u16 = rand_u32() as u16;
+    let mut seq: u16 = u16::try_from(rand_u32() >> 16).unwrap_or(0);
     let mut timestamp: u32 = rand_u32();
     let per_frame = if pt == VP8_PT { 4 } else { 1 };
     let clock_step = if pt == VP8_PT { 90_000 * per_frame / pps.max(1) } else { 960 };

@@ -96,7 +96,7 @@ pub fn session_cookie(state: &AppState, headers: &HeaderMap, token: String) -> C
         .same_site(SameSite::Lax)
         .secure(secure)
         .path("/")
-        .max_age(time::Duration::seconds(state.keys.ttl.as_secs() as i64))
+        .max_age(time::Duration::seconds(i64::try_from(state.keys.ttl.as_secs()).unwrap_or(i64::MAX)))
         .build()
 }
 

@@ -67,7 +67,7 @@ impl TokenKeys {
             ver: user.token_version,
             jti: uuid::Uuid::now_v7().to_string(),
             iat: now,
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)),
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
         };

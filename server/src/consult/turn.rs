@@ -57,7 +57,7 @@ pub async fn credentials(
     let ttl = state.config.turn_ttl.as_secs();
     let ice_servers = match (&state.config.turn_secret, state.config.turn_urls.is_empty()) {
         (Some(secret), false) => {
-            let expiry = crate::db::now_ms() / 1000 + ttl as i64;
+            let expiry = (crate::db::now_ms() / 1000).saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
             let username = format!("{expiry}:{who}");
             vec![IceServer {
                 urls: state.config.turn_urls.clone(),

@@ -8,6 +8,7 @@ use image::{ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
 use super::engine::Tensor;
 use super::manifest::{Explanation, Layout};
 use super::{DiagnosisError, Model, Registry};
+use crate::imaging::decode::byte;
 
 /// A grid of importances, 0 (none) to 1 (most).
 #[derive(Clone, Debug, PartialEq)]
@@ -161,14 +162,18 @@ fn mean_colour(img: &RgbImage) -> Rgb<u8> {
             acc[c] += u64::from(p[c]);
         }
     }
-    Rgb(acc.map(|a| (a / n.max(1)) as u8))
+    Rgb(acc.map(|a| u8::try_from(a / n.max(1)).unwrap_or(u8::MAX)))
+}
+
+fn side(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The overlay at `width`×`height` (smoothly scaled), as PNG bytes: blue for little, red for
 /// much, transparent where nothing mattered.
 pub fn overlay_png(heat: &Heat, width: u32, height: u32) -> Vec<u8> {
     let small: ImageBuffer<image::Luma<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(heat.width as u32, heat.height as u32, heat.values.clone())
+        ImageBuffer::from_raw(side(heat.width), side(heat.height), heat.values.clone())
             .expect("values match the grid");
     let big = image::imageops::resize(&small, width, height, image::imageops::FilterType::Triangle);
     let mut out = RgbaImage::new(width, height);
@@ -195,7 +200,8 @@ fn colour(v: f32) -> Rgba<u8> {
         }
     }
     let alpha = (v * 1.6).min(1.0) * 210.0;
-    Rgba([(rgb[0] * 255.0) as u8, (rgb[1] * 255.0) as u8, (rgb[2] * 255.0) as u8, alpha as u8])
+    let channel = |c: f32| byte(f64::from(c * 255.0));
+    Rgba([channel(rgb[0]), channel(rgb[1]), channel(rgb[2]), byte(f64::from(alpha))])
 }
 
 #[cfg(test)]

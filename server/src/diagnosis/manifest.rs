@@ -310,7 +310,9 @@ impl Manifest {
                 (FeatureKind::Number { min, max, divide_by, default, missing_flag }, value) => {
                     let v = match value {
                         None => None,
-                        Some(Fact::Number(n)) if (*min as f64..=*max as f64).contains(n) => Some(*n as f32),
+                        Some(Fact::Number(n)) if (*min as f64..=*max as f64).contains(n) => {
+                            Some(model_input(*n))
+                        }
                         Some(_) => return Err(format!("{}: a number from {min} to {max}", f.field)),
                     };
                     if v.is_none() {
@@ -334,6 +336,12 @@ impl FeatureKind {
             FeatureKind::Number { missing_flag, .. } => 1 + usize::from(*missing_flag),
         }
     }
+}
+
+/// A fact as the model takes it: models compute in f32.
+#[allow(clippy::cast_possible_truncation, reason = "ONNX inputs are f32; the range was checked")]
+fn model_input(x: f64) -> f32 {
+    x as f32
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ impl Registry {
             }
             let session = self.backend.load(&model.path, &outputs).map_err(|e| format!("{e:#}"))?;
             tracing::info!(model = %model.manifest.name, engine = self.backend.name(),
-                ms = started.elapsed().as_millis() as u64, "model loaded");
+                ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "model loaded");
             Ok(Loaded { session, head, sha256 })
         });
         loaded.as_ref().map_err(|e| DiagnosisError::Load(e.clone()))

@@ -75,7 +75,8 @@ impl Session for OrtSession {
             .iter()
             .map(|name| {
                 let (shape, data) = out[name.as_str()].try_extract_tensor::<f32>()?;
-                let shape = shape.iter().map(|d| *d as usize).collect();
+                // A computed output has concrete (non-negative) dimensions.
+                let shape = shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect();
                 Ok(Tensor::new(shape, data.to_vec()))
             })
             .collect()

@@ -30,8 +30,8 @@ fn stored(r: &AnyRow) -> Result<Stored> {
         room_id: r.try_get("room_id")?,
         case_id: r.try_get("case_id")?,
         kind,
-        width: r.try_get::<i32, _>("width")? as u32,
-        height: r.try_get::<i32, _>("height")? as u32,
+        width: u32::try_from(r.try_get::<i32, _>("width")?).unwrap_or(0),
+        height: u32::try_from(r.try_get::<i32, _>("height")?).unwrap_or(0),
         bytes: r.try_get("bytes")?,
         filename: r.try_get("filename")?,
         sha256: r.try_get("sha256")?,
@@ -135,8 +135,8 @@ pub async fn insert(conn: &mut AnyConnection, i: &NewImage<'_>) -> Result<()> {
     .bind(i.display_sha256)
     .bind(i.display_type)
     .bind(i.kind.as_str())
-    .bind(i.width as i32)
-    .bind(i.height as i32)
+    .bind(i64::from(i.width))
+    .bind(i64::from(i.height))
     .bind(i.bytes)
     .bind(i.filename)
     .bind(i.info)

@@ -278,11 +278,11 @@ fn check_jpeg(obj: &Obj, fragment: &[u8], rows: u32, cols: u32) -> Result<(), Im
 fn packbits_len(segment: &[u8]) -> usize {
     let (mut i, mut out) = (0, 0usize);
     while i < segment.len() {
-        let n = segment[i] as i8;
+        let n = i8::from_ne_bytes([segment[i]]);
         i += 1;
         match n {
             0..=127 => {
-                let run = (n as usize + 1).min(segment.len() - i);
+                let run = (usize::from(n.unsigned_abs()) + 1).min(segment.len() - i);
                 out += run;
                 i += run;
             }
@@ -296,10 +296,16 @@ fn packbits_len(segment: &[u8]) -> usize {
     out
 }
 
+/// A value already on the 0–255 scale as a byte, clamped (so the cast cannot truncate).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=255 first")]
+pub fn byte(x: f64) -> u8 {
+    x.clamp(0.0, 255.0) as u8
+}
+
 /// The DICOM linear VOI function (PS3.3 C.11.2.1.2.1) onto 0–255.
 fn window_level(x: f64, center: f64, width: f64) -> u8 {
     let y = ((x - (center - 0.5)) / (width - 1.0).max(1.0) + 0.5).clamp(0.0, 1.0);
-    (y * 255.0).round() as u8
+    byte((y * 255.0).round())
 }
 
 fn text(obj: &Obj, tag: dicom_object::Tag) -> String {
@@ -318,8 +324,11 @@ pub fn dicom(
     frame: u32,
 ) -> Result<(RgbImage, DicomInfo), ImageError> {
     // Every declared length is checked before the parser allocates for it.
-    super::dicom_lengths::check(bytes, (limits.max_pixels * 8) as usize)
-        .map_err(|m| ImageError::Corrupt(format!("unreadable DICOM: {m}")))?;
+    super::dicom_lengths::check(
+        bytes,
+        usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX),
+    )
+    .map_err(|m| ImageError::Corrupt(format!("unreadable DICOM: {m}")))?;
     let obj = OpenFileOptions::new()
         .from_reader(&bytes[128..])
         .map_err(|e| ImageError::Corrupt(format!("unreadable DICOM: {e}")))?;
@@ -413,7 +422,7 @@ pub fn dicom(
             } else {
                 255.0
             };
-            values.iter().map(|v| (v / max * 255.0).round().clamp(0.0, 255.0) as u8).collect()
+            values.iter().map(|v| byte(f64::from((v / max * 255.0).round()))).collect()
         }
         n => return Err(ImageError::Unsupported(format!("{n} samples per pixel are not supported"))),
     };

@@ -82,7 +82,7 @@ pub async fn share(
         kind: decoded.kind,
         width: decoded.image.width(),
         height: decoded.image.height(),
-        bytes: size as i64,
+        bytes: i64::try_from(size).unwrap_or(i64::MAX),
         filename: &filename,
         info: &info,
         shared_by: &who.user_id,

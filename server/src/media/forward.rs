@@ -29,7 +29,7 @@ const KEYFRAME_INTERVAL_MS: i64 = 300;
 /// Milliseconds since the first call, on the process's monotonic clock.
 fn monotonic_ms() -> i64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as i64
+    i64::try_from(START.get_or_init(std::time::Instant::now).elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A track someone publishes into the room.

@@ -57,7 +57,9 @@ impl Net {
             Some((low, high)) => {
                 let span = u32::from(high - low) + 1;
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
-                (0..(PORT_ATTEMPTS as u32).min(span)).map(|i| low + ((start + i) % span) as u16).collect()
+                let attempts = u32::try_from(PORT_ATTEMPTS).unwrap_or(u32::MAX).min(span);
+                // `(start + i) % span` is below `span`, so `low` plus it stays within the range.
+                (0..attempts).map(|i| low + u16::try_from((start + i) % span).unwrap_or(0)).collect()
             }
         }
     }

@@ -118,7 +118,7 @@ impl Room {
         let started = std::time::Instant::now();
         let what = cmd.name();
         self.dispatch(cmd).await;
-        tracing::debug!(room = %self.id, what, took_ms = started.elapsed().as_millis() as u64, "media command");
+        tracing::debug!(room = %self.id, what, took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "media command");
     }
 
     async fn dispatch(&mut self, cmd: Cmd) {

@@ -115,7 +115,7 @@ pub async fn page(
         }
         Err(e) => return Err(e),
     };
-    let older = (entries.len() as i64 == PAGE_SIZE).then(|| {
+    let older = (i64::try_from(entries.len()) == Ok(PAGE_SIZE)).then(|| {
         let last = &entries[entries.len() - 1].id;
         format!(
             "/admin/audit?actor={}&patient={}&action={}&from={}&to={}&before={}",

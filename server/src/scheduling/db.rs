@@ -8,6 +8,11 @@ use super::slots::{Rule, Window};
 use crate::db::{Arg, Db, Filters, WriteTx, new_id, now_ms};
 use crate::error::Result;
 
+/// A stored integer into the narrower type the domain uses; out of range is corrupt data.
+fn narrow<T: TryFrom<i64>>(v: i64) -> Result<T> {
+    T::try_from(v).map_err(|_| anyhow::anyhow!("stored value {v} is out of range").into())
+}
+
 fn ts(ms: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
@@ -73,9 +78,9 @@ pub async fn rules(conn: &mut AnyConnection, doctor_id: &str) -> Result<Vec<Rule
     rows.iter()
         .map(|r| {
             Ok(Rule {
-                weekday: r.try_get::<i64, _>("weekday")? as i8,
-                start_minute: r.try_get::<i64, _>("start_minute")? as i32,
-                end_minute: r.try_get::<i64, _>("end_minute")? as i32,
+                weekday: narrow(r.try_get::<i64, _>("weekday")?)?,
+                start_minute: narrow(r.try_get::<i64, _>("start_minute")?)?,
+                end_minute: narrow(r.try_get::<i64, _>("end_minute")?)?,
             })
         })
         .collect()

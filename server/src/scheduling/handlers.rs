@@ -91,7 +91,10 @@ pub fn parse_rules(input: &Availability) -> Result<Vec<Rule>> {
         if end <= start || start >= 1440 {
             return Err(AppError::invalid(&format!("rules[{i}].end"), "the end must be after the start"));
         }
-        rules.push(Rule { weekday: r.weekday as i8, start_minute: start, end_minute: end });
+        let weekday = i8::try_from(r.weekday).map_err(|_| {
+            AppError::invalid(&format!("rules[{i}].weekday"), "weekday is 1 (Monday) to 7 (Sunday)")
+        })?;
+        rules.push(Rule { weekday, start_minute: start, end_minute: end });
     }
     rules.sort_by_key(|r| (r.weekday, r.start_minute));
     for pair in rules.windows(2) {

@@ -29,7 +29,7 @@ pub fn appointment_event(a: &Appointment, role: Role, lang: Option<Lang>) -> Eve
         .starts(utc(a.starts_ms))
         .ends(utc(a.ends_ms))
         .timestamp(utc(a.updated_ms))
-        .sequence(a.sequence.max(0) as u32)
+        .sequence(u32::try_from(a.sequence).unwrap_or(0))
         .status(if a.status == Status::Cancelled { EventStatus::Cancelled } else { EventStatus::Confirmed });
     e.done()
 }
@@ -50,7 +50,7 @@ pub fn review_event(r: &super::reviews::model::Review) -> Option<Event> {
         .starts(utc(start))
         .ends(utc(end))
         .timestamp(utc(r.updated_ms))
-        .sequence(r.sequence.max(0) as u32)
+        .sequence(u32::try_from(r.sequence).unwrap_or(0))
         .status(if r.status == "cancelled" { EventStatus::Cancelled } else { EventStatus::Confirmed });
     Some(e.done())
 }

@@ -40,7 +40,7 @@ fn local(date: Date, minute: i32, tz: &TimeZone) -> Option<Timestamp> {
         let next = date.checked_add(1.day()).ok()?;
         return next.to_zoned(tz.clone()).ok().map(|z| z.timestamp());
     }
-    let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0).ok()?;
+    let time = Time::new(i8::try_from(minute / 60).ok()?, i8::try_from(minute % 60).ok()?, 0, 0).ok()?;
     // "Compatible" disambiguation: a time inside a spring-forward gap moves later, a time in a
     // fall-back fold takes the earlier instant — as calendar programs do.
     date.to_datetime(time).to_zoned(tz.clone()).ok().map(|z| z.timestamp())

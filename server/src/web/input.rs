@@ -154,7 +154,7 @@ fn field_name(raw: &str) -> String {
 }
 
 fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {

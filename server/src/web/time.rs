@@ -10,7 +10,7 @@ const DAYS: [&str; 7] = ["day.1", "day.2", "day.3", "day.4", "day.5", "day.6", "
 
 /// "Tuesday 1 December 2026" / "2026年12月1日 星期二".
 pub fn day(date: Date, tr: &Tr) -> String {
-    let weekday = tr.t(DAYS[(date.weekday().to_monday_one_offset() - 1) as usize]);
+    let weekday = tr.t(DAYS[usize::from(date.weekday().to_monday_one_offset().unsigned_abs()) - 1]);
     match tr.0 {
         Lang::En => format!("{weekday} {}", date.strftime("%-d %B %Y")),
         Lang::Zh => format!("{}年{}月{}日 {weekday}", date.year(), date.month(), date.day()),

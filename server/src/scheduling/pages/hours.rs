@@ -132,7 +132,11 @@ fn rules_from_text(days: &[&str; 7]) -> Result<Vec<RuleView>> {
                     format!("{range:?}: write ranges like 09:00-12:00"),
                 )
             })?;
-            out.push(RuleView { weekday: i as i64 + 1, start: start.trim().into(), end: end.trim().into() });
+            out.push(RuleView {
+                weekday: i64::try_from(i).unwrap_or(0) + 1,
+                start: start.trim().into(),
+                end: end.trim().into(),
+            });
         }
     }
     Ok(out)
