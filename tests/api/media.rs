@@ -307,3 +307,30 @@ async fn audio_only_stops_video_to_that_subscriber_and_resumes_it_with_a_keyfram
     expert.close().await;
     host.close().await;
 }
+
+/// The last participant leaves and someone joins at once: the room task must not end with the
+/// join (and what follows it) still queued behind the leave.
+#[tokio::test]
+async fn a_join_queued_behind_the_last_leave_is_not_lost() {
+    use consilium::media::{MediaPlane, Request, Sfu, Signal};
+    let sfu = Sfu::new(consilium::media::MediaConfig::default());
+    let nothing: consilium::media::SignalSink = std::sync::Arc::new(|_| {});
+    let mut lost = Vec::new();
+    for round in 0..50 {
+        let room = format!("race-{round}");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let told: consilium::media::SignalSink = std::sync::Arc::new(move |s| {
+            let _ = tx.send(s);
+        });
+        sfu.join(&room, "a", nothing.clone());
+        sfu.leave(&room, "a");
+        sfu.join(&room, "b", told);
+        // A bad offer from b: if b is in the room, b is told it failed.
+        sfu.request(&room, "b", Request::Publish { sdp: "not an offer".into() });
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(Signal::Failed { .. })) => {}
+            other => lost.push(format!("{room}: {:?}", other.map(|s| s.is_some()))),
+        }
+    }
+    assert!(lost.is_empty(), "joins lost behind a leave: {lost:?}");
+}

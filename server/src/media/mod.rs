@@ -142,10 +142,13 @@ pub(crate) struct Counters {
 /// Commands queued to one media room before new ones are refused.
 const ROOM_QUEUE: usize = 1024;
 
+/// The rooms with a running task, by id.
+type Rooms = Mutex<HashMap<String, mpsc::Sender<room::Cmd>>>;
+
 /// The SFU on the `webrtc` crate.
 pub struct Sfu {
     net: Arc<net::Net>,
-    rooms: Mutex<HashMap<String, mpsc::Sender<room::Cmd>>>,
+    rooms: Arc<Rooms>,
     counters: Arc<Counters>,
 }
 
@@ -159,26 +162,30 @@ impl Sfu {
     pub fn new(config: MediaConfig) -> Sfu {
         Sfu {
             net: Arc::new(net::Net::new(config)),
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::new(Counters::default()),
         }
     }
 
-    fn room(&self, id: &str) -> mpsc::Sender<room::Cmd> {
+    /// Queues `cmd` for the room, starting its task if it has none. Under the rooms lock: a
+    /// room that has just emptied closes under the same lock, so a command either reaches the
+    /// room that will handle it or finds the room gone and starts a new one, never a room
+    /// that is ending.
+    fn queue(&self, id: &str, cmd: room::Cmd) -> Result<(), mpsc::error::TrySendError<room::Cmd>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.retain(|_, tx| !tx.is_closed());
         if let Some(tx) = rooms.get(id) {
-            return tx.clone();
+            return tx.try_send(cmd);
         }
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
         rooms.insert(id.to_string(), tx.clone());
         let room = room::Room::new(id, self.net.clone(), self.counters.clone(), tx.downgrade());
-        tokio::spawn(room.run(rx));
-        tx
+        tokio::spawn(room.run(rx, self.rooms.clone()));
+        tx.try_send(cmd)
     }
 
     fn send(&self, room: &str, cmd: room::Cmd) {
-        if let Err(e) = self.room(room).try_send(cmd) {
+        if let Err(e) = self.queue(room, cmd) {
             tracing::warn!(room, error = %e, "media room queue full; a command was dropped");
         }
     }
@@ -207,7 +214,7 @@ impl MediaPlane for Sfu {
     ) -> BoxFuture<Result<String, MediaError>> {
         let (reply, answer) = oneshot::channel();
         let cmd = room::Cmd::Stream { peer: peer.to_string(), direction, offer, signals, reply };
-        let queued = self.room(room).try_send(cmd);
+        let queued = self.queue(room, cmd);
         Box::pin(async move {
             if queued.is_err() {
                 return Err(MediaError::Busy);

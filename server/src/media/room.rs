@@ -98,11 +98,19 @@ impl Room {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+    /// Handles commands until the last participant has left and nothing more is queued.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Cmd>, rooms: Arc<super::Rooms>) {
         while let Some(cmd) = rx.recv().await {
             self.handle(cmd).await;
             if self.participants.is_empty() {
-                break;
+                // Commands are queued under the rooms lock: checked and closed under it too, a
+                // join that came in behind the last leave is handled here, not dropped.
+                let mut rooms = rooms.lock().unwrap_or_else(|e| e.into_inner());
+                if rx.is_empty() {
+                    rx.close();
+                    rooms.retain(|_, tx| !tx.is_closed());
+                    break;
+                }
             }
         }
         for p in self.participants.values_mut() {
