@@ -80,6 +80,21 @@ pub struct AppState {
     pub diagnosis: Arc<diagnosis::findings::Diagnosis>,
     /// Requests in flight per class.
     pub admission: Arc<ops::admission::Admission>,
+    /// Where diagnosis and imaging send a room's news (the hub delivers it).
+    pub events: RoomEvents,
+}
+
+/// The sinks the in-room domains send their events to; built by the room hub.
+#[derive(Clone)]
+pub struct RoomEvents {
+    pub diagnosis: diagnosis::events::Sink,
+    pub imaging: imaging::EventSink,
+}
+
+impl std::fmt::Debug for RoomEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoomEvents")
+    }
 }
 
 impl AppState {
@@ -106,7 +121,9 @@ impl AppState {
         let decode_slots =
             Arc::new(imaging::slots::DecodeSlots::new(config.image_decoders, config.image_decode_queue));
         let admission = Arc::new(ops::admission::Admission::new(config.admission));
+        let events = RoomEvents { diagnosis: hub.diagnosis_sink(), imaging: hub.imaging_sink() };
         Ok(AppState {
+            events,
             admission,
             db,
             config: Arc::new(config),

@@ -10,11 +10,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
+use super::events::Event as RoomEvent;
 use super::manifest::{Explanation, Facts};
 use super::workers::{Pool, PoolError};
 use super::{Prediction, Registry, heatmap};
 use crate::AppState;
-use crate::consult::protocol::ServerMsg;
 use crate::db::now_ms;
 use crate::error::{AppError, Result};
 use crate::imaging::{ImageView, Kind, decode};
@@ -253,7 +253,11 @@ pub async fn start(
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
     let (started, _) = find(state, &id).await?;
-    state.hub.announce(room_id, ServerMsg::Finding { finding: Box::new(started.clone()) }, true).await;
+    (state.events.diagnosis)(
+        room_id.to_string(),
+        RoomEvent::Finding { finding: Box::new(started.clone()), clinicians_only: true },
+    )
+    .await;
 
     let state = state.clone();
     let room = room_id.to_string();
@@ -268,7 +272,7 @@ pub async fn start(
                 tokio::select! {
                     r = &mut wait => break r,
                     Some(p) = progress_rx.recv() => {
-                        state.hub.announce(&room, ServerMsg::FindingProgress { id: id.clone(), progress: p }, true).await;
+                        (state.events.diagnosis)(room.clone(), RoomEvent::Progress { id: id.clone(), progress: p }).await;
                     }
                 }
             }
@@ -288,7 +292,11 @@ pub async fn start(
             tracing::error!(finding = %id, error = %e, "recording a finding");
         }
         if let Ok((done, _)) = find(&state, &id).await {
-            state.hub.announce(&room, ServerMsg::Finding { finding: Box::new(done) }, true).await;
+            (state.events.diagnosis)(
+                room.clone(),
+                RoomEvent::Finding { finding: Box::new(done), clinicians_only: true },
+            )
+            .await;
         }
     });
     Ok(started)

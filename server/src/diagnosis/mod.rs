@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod engine;
+pub mod events;
 pub mod findings;
 pub mod handlers;
 pub mod heatmap;

@@ -5,10 +5,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::db::{self, SignOff};
+use super::events::Event as RoomEvent;
 use super::findings::{self, FindingView};
 use crate::AppState;
 use crate::consult::admission::room_patient;
-use crate::consult::protocol::ServerMsg;
 use crate::consult::ws::Entrant;
 use crate::error::{AppError, Result};
 use crate::records::audit::{self, Actor, Event};
@@ -139,7 +139,12 @@ pub async fn decide(
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
     let (done, _) = findings::find(state, &finding.id).await?;
-    state.hub.announce(&done.room_id, ServerMsg::Finding { finding: Box::new(done.clone()) }, false).await;
+    // Signed off: the whole room sees it now.
+    (state.events.diagnosis)(
+        done.room_id.clone(),
+        RoomEvent::Finding { finding: Box::new(done.clone()), clinicians_only: false },
+    )
+    .await;
     Ok(done)
 }
 

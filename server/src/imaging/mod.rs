@@ -17,6 +17,18 @@ pub use decode::{DicomInfo, Kind, Limits, Window};
 pub use handlers::api_router;
 pub use service::MAX_IMAGES_PER_ROOM;
 
+/// News about a room's images, sent to the room without knowing how a room delivers it (the
+/// room hub turns it into its wire message: `consult::hub::Hub::imaging_sink`).
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Someone shared an image; everyone in the call sees it.
+    Shared(ImageView),
+}
+
+/// Where imaging sends a room's events: `(room id, event)`.
+pub type EventSink =
+    std::sync::Arc<dyn Fn(String, Event) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// A shared image as clients see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ImageView {

@@ -9,7 +9,6 @@ use super::decode::{self, Window};
 use super::{ImageView, Kind};
 use crate::AppState;
 use crate::consult::admission::room_patient;
-use crate::consult::protocol::ServerMsg;
 use crate::consult::ws::Entrant;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, Result};
@@ -98,7 +97,7 @@ pub async fn share(
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
     let image = db::find(&state.db, &id).await?.view;
-    state.hub.announce(s.room_id, ServerMsg::ImageShared { image: Box::new(image.clone()) }, false).await;
+    (state.events.imaging)(s.room_id.to_string(), super::Event::Shared(image.clone())).await;
     Ok(image)
 }
 
