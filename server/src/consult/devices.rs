@@ -16,7 +16,8 @@ use sqlx::Row;
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
-use super::access::{self, RoomRole};
+use super::access::RoomRole;
+use super::admission::RoomClinician;
 use super::hub::{Command, Conn, Outbound};
 use super::protocol::{MediaState, Peer};
 use crate::AppState;
@@ -61,15 +62,10 @@ pub struct DeviceToken {
     security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
-    user: CurrentUser,
+    RoomClinician { user, room_id, access }: RoomClinician,
     ClientAddr(addr): ClientAddr,
-    Path(room_id): Path<String>,
     ApiJson(input): ApiJson<NewDeviceToken>,
 ) -> Result<(StatusCode, Json<DeviceToken>)> {
-    let access = access::resolve(&state.db, &user, &room_id).await?;
-    if !access.role.is_clinical() {
-        return Err(AppError::Forbidden);
-    }
     let label = input.label.trim();
     if label.is_empty() || label.chars().count() > 80 {
         return Err(AppError::invalid("label", "a device needs a label of 1 to 80 characters"));
@@ -131,10 +127,7 @@ async fn authorize(
 ) -> Result<Streamer> {
     let token = bearer(headers).ok_or(AppError::Unauthorized)?;
     if let Some(user) = user.filter(|u| !u.via_cookie) {
-        let access = access::resolve(&state.db, &user, room_id).await?;
-        if !access.role.is_clinical() {
-            return Err(AppError::Forbidden);
-        }
+        let access = super::admission::clinician(state, &user, room_id).await?;
         return Ok(Streamer {
             user_id: user.id.clone(),
             name: user.name.clone(),

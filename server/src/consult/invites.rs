@@ -18,10 +18,11 @@ use sha2::Sha256;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::access::{self, RoomRole};
+use super::access::RoomRole;
+use super::admission::RoomClinician;
 use crate::AppState;
+use crate::auth::ClientAddr;
 use crate::auth::token::token_hash;
-use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Actor, Event};
@@ -93,15 +94,10 @@ async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(St
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    RoomClinician { user, room_id, access }: RoomClinician,
     ClientAddr(addr): ClientAddr,
-    Path(room_id): Path<String>,
     ApiJson(input): ApiJson<NewInvite>,
 ) -> Result<(StatusCode, Json<InviteLink>)> {
-    let access = access::resolve(&state.db, &user, &room_id).await?;
-    if !access.role.is_clinical() {
-        return Err(AppError::Forbidden);
-    }
     let (not_before, expires_at, patient) = window(&state, &room_id).await?;
     if expires_at <= now_ms() {
         return Err(AppError::Conflict("this consultation is over".into()));

@@ -16,7 +16,7 @@ use super::manifest::Manifest;
 use super::service::{self, DecisionRequest};
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
-use crate::consult::admission::{member, room_patient};
+use crate::consult::admission::{clinical_member, member, room_patient};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Event};
 use crate::web::ApiJson;
@@ -76,10 +76,7 @@ pub async fn analyse(
     ApiJson(input): ApiJson<AnalyseRequest>,
 ) -> Result<(StatusCode, Json<FindingView>)> {
     let image = crate::imaging::db::find(&state.db, &image_id).await?.view;
-    let (who, actor) = member(&state, Some(user), &headers, &image.room_id, &addr).await?;
-    if !who.access.role.is_clinical() {
-        return Err(AppError::Forbidden);
-    }
+    let (who, actor) = clinical_member(&state, user, &headers, &image.room_id, &addr).await?;
     let patient = room_patient(&state, &image.room_id, image.case_id.as_deref()).await?;
     let finding = findings::start(&state, &actor, &who.user_id, &image, input, patient.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(finding)))
@@ -184,10 +181,7 @@ pub async fn decide(
     ApiJson(input): ApiJson<DecisionRequest>,
 ) -> Result<Json<FindingView>> {
     let (finding, _) = findings::find(&state, &id).await?;
-    let (who, actor) = member(&state, Some(user), &headers, &finding.room_id, &addr).await?;
-    if !who.access.role.is_clinical() {
-        return Err(AppError::Forbidden);
-    }
+    let (who, actor) = clinical_member(&state, user, &headers, &finding.room_id, &addr).await?;
     let (decision, note) = service::parse(&input)?;
     Ok(Json(service::decide(&state, &who, &actor, &finding, decision, note.as_deref()).await?))
 }
