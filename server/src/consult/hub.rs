@@ -112,38 +112,6 @@ impl Hub {
     }
 
     /// Tells the call of `room_id`, if one is running, about `msg`.
-    /// Diagnosis's events as the room's messages.
-    pub fn diagnosis_sink(self: &Arc<Self>) -> crate::diagnosis::events::Sink {
-        use crate::diagnosis::events::Event;
-        let hub = self.clone();
-        Arc::new(move |room, event| {
-            let hub = hub.clone();
-            Box::pin(async move {
-                let (msg, clinicians_only) = match event {
-                    Event::Finding { finding, clinicians_only } => {
-                        (ServerMsg::Finding { finding }, clinicians_only)
-                    }
-                    Event::Progress { id, progress } => (ServerMsg::FindingProgress { id, progress }, true),
-                };
-                hub.announce(&room, msg, clinicians_only).await;
-            })
-        })
-    }
-
-    /// Imaging's events as the room's messages.
-    pub fn imaging_sink(self: &Arc<Self>) -> crate::imaging::EventSink {
-        let hub = self.clone();
-        Arc::new(move |room, event| {
-            let hub = hub.clone();
-            Box::pin(async move {
-                let msg = match event {
-                    crate::imaging::Event::Shared(image) => ServerMsg::ImageShared { image: Box::new(image) },
-                };
-                hub.announce(&room, msg, false).await;
-            })
-        })
-    }
-
     pub async fn announce(&self, room_id: &str, msg: ServerMsg, clinicians_only: bool) {
         if let Some(room) = self.live(room_id) {
             let _ = room.send(Command::Announce { msg: Box::new(msg), clinicians_only }).await;

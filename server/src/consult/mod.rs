@@ -5,6 +5,7 @@
 pub mod access;
 pub mod admission;
 pub mod devices;
+pub mod events;
 pub mod hub;
 pub mod invites;
 pub mod protocol;

@@ -8,7 +8,7 @@ use image::{ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
 use super::engine::Tensor;
 use super::manifest::{Explanation, Layout};
 use super::{DiagnosisError, Model, Registry};
-use crate::imaging::decode::byte;
+use crate::imaging::byte;
 
 /// A grid of importances, 0 (none) to 1 (most).
 #[derive(Clone, Debug, PartialEq)]

@@ -13,6 +13,8 @@ use image::{ImageFormat, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::byte;
+
 /// What an upload turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -296,12 +298,6 @@ fn packbits_len(segment: &[u8]) -> usize {
     out
 }
 
-/// A value already on the 0–255 scale as a byte, clamped (so the cast cannot truncate).
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=255 first")]
-pub fn byte(x: f64) -> u8 {
-    x.clamp(0.0, 255.0) as u8
-}
-
 /// The DICOM linear VOI function (PS3.3 C.11.2.1.2.1) onto 0–255.
 fn window_level(x: f64, center: f64, width: f64) -> u8 {
     let y = ((x - (center - 0.5)) / (width - 1.0).max(1.0) + 0.5).clamp(0.0, 1.0);
@@ -324,11 +320,9 @@ pub fn dicom(
     frame: u32,
 ) -> Result<(RgbImage, DicomInfo), ImageError> {
     // Every declared length is checked before the parser allocates for it.
-    super::dicom_lengths::check(
-        bytes,
-        usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX),
-    )
-    .map_err(|m| ImageError::Corrupt(format!("unreadable DICOM: {m}")))?;
+    let most = usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX);
+    super::dicom_lengths::check(bytes, most)
+        .map_err(|m| ImageError::Corrupt(format!("unreadable DICOM: {m}")))?;
     let obj = OpenFileOptions::new()
         .from_reader(&bytes[128..])
         .map_err(|e| ImageError::Corrupt(format!("unreadable DICOM: {e}")))?;

@@ -17,6 +17,12 @@ pub use decode::{DicomInfo, Kind, Limits, Window};
 pub use handlers::api_router;
 pub use service::MAX_IMAGES_PER_ROOM;
 
+/// A value already on the 0–255 scale as a byte, clamped (so the cast cannot truncate).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=255 first")]
+pub fn byte(x: f64) -> u8 {
+    x.clamp(0.0, 255.0) as u8
+}
+
 /// News about a room's images, sent to the room without knowing how a room delivers it (the
 /// room hub turns it into its wire message: `consult::hub::Hub::imaging_sink`).
 #[derive(Clone, Debug)]
