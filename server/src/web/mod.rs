@@ -200,13 +200,15 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
 /// outside `/api` gets any error as an HTML page in its language.
 pub async fn edge_errors(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let lang = negotiate(&parts, None);
     let wants_page = !is_machine_path(parts.uri.path())
         && parts
             .headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
+    // The language is worked out only for a page that may need an error page: API calls,
+    // the hot path, skip the cookie and Accept-Language parsing.
+    let lang = wants_page.then(|| negotiate(&parts, None));
     let mut resp = next.run(Request::from_parts(parts, body)).await;
     let plain =
         resp.headers().get(header::CONTENT_TYPE).is_none_or(|ct| ct.as_bytes().starts_with(b"text/plain"));
@@ -215,9 +217,7 @@ pub async fn edge_errors(req: Request, next: Next) -> Response {
         let text = axum::body::to_bytes(std::mem::take(resp.body_mut()), 4096).await.unwrap_or_default();
         resp = crate::error::framework_refusal(status, String::from_utf8_lossy(&text).into_owned());
     }
-    if !wants_page {
-        return resp;
-    }
+    let Some(lang) = lang else { return resp };
     let Some(err) = resp.extensions().get::<RenderedError>().cloned() else { return resp };
     let mut out = error_page(lang, err.status, err.message);
     if let Some(v) = resp.headers().get(header::RETRY_AFTER) {
