@@ -12,9 +12,9 @@ use sqlx::Row;
 
 use super::token::Claims;
 use crate::AppState;
+use crate::accounts::model::Lang;
 use crate::accounts::model::Role;
 use crate::error::AppError;
-use crate::web::i18n::Lang;
 
 /// Name of the HttpOnly cookie that carries the browser's access token.
 pub const SESSION_COOKIE: &str = "consilium_session";

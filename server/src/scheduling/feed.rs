@@ -14,13 +14,13 @@ use utoipa::ToSchema;
 use super::db::AppointmentFilter;
 use super::ics;
 use crate::AppState;
+use crate::accounts::model::Lang;
 use crate::accounts::model::Role;
 use crate::auth::token::token_hash;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::now_ms;
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Actor, Event};
-use crate::web::i18n::Lang;
 
 /// The subscription address, shown once.
 #[derive(Serialize, ToSchema)]

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::model::{Appointment, Status};
+use crate::accounts::model::Lang;
 use crate::accounts::model::Role;
-use crate::web::i18n::{Lang, Tr};
+use crate::web::i18n::Tr;
 
 fn utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()

@@ -11,9 +11,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::{AnyConnection, Row};
 
 use crate::AppState;
+use crate::accounts::model::Lang;
 use crate::db::{new_id, now_ms};
 use crate::error::Result;
-use crate::web::i18n::{Lang, Tr};
+use crate::web::i18n::Tr;
 use crate::web::time::{moment, zone};
 
 /// Minutes before the start at which reminders go out: 24 hours and 15 minutes.
