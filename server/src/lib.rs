@@ -7,17 +7,28 @@
 //!   commit; PostgreSQL: pooled writers, one row-lock order, contention retried); migrations.
 //! - [`auth`]: passwords, tokens, sign-in, extractors; [`accounts`]: user administration.
 //! - [`scheduling`]: availability, slots, appointments, iCalendar;
-//! - [`consult`]: rooms, who is in one ([`consult::admission`]), waiting room, signalling
-//!   WebSocket, chat;
+//! - [`consult`]: rooms, who is in one ([`consult::admission`]: the `RoomMember` and
+//!   `RoomClinician` extractors), waiting room, signalling WebSocket, chat. One task per live
+//!   room ([`consult::hub`]) owns its participants; in-room domains send it their own events
+//!   through sinks ([`consult::events`]) and never build its wire messages.
+//! - [`media`]: the SFU behind the `MediaPlane` trait; it stands alone (no storage, axum or
+//!   SQL) and takes typed ids ([`ids`]: `RoomId`, `PeerId`, `UserId`).
 //! - [`imaging`]: shared images (PNG, JPEG, DICOM) and the blob store;
 //! - [`diagnosis`]: ONNX models, inference workers, explanations, findings and their sign-off;
 //! - [`records`]: the audit log; [`web`]: pages, i18n, static files, and the edge's input
 //!   checks ([`web::input`]); [`ops`]: probes, metrics, admission control, security
 //!   middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
 //!
-//! Domain folders take scheduling's shape (accounts, scheduling, imaging and diagnosis so far;
-//! consult not yet): `handlers.rs` parses and answers, `service.rs` owns the flow (checks, one
-//! write, audit rows, announcements), `db.rs` owns the SQL.
+//! Domain folders take scheduling's shape: `handlers.rs` (or `pages.rs`) parses and answers,
+//! `service.rs` owns the flow (checks, one write, audit rows, announcements), `db.rs` owns the
+//! SQL, with named constraints mapped to 409/422 where the query is written
+//! ([`db::on_unique`]). Statuses are enums (`scheduling::model::Status`,
+//! `diagnosis::findings::FindingStatus`). Consult keeps the queries of room access, invites and
+//! device tokens beside those flows; the room task's go through `consult::db`.
+//!
+//! Background work ends with the process: on SIGTERM [`App::run_until`] finishes the HTTP
+//! requests, then closes every room (sockets close with 1012, "service restart"), then the
+//! media rooms, then stops the reminder worker.
 //!
 //! [`App::build`] wires these into one axum `Router` behind one listener.
 
@@ -29,6 +40,7 @@ pub mod consult;
 pub mod db;
 pub mod diagnosis;
 pub mod error;
+pub mod ids;
 pub mod imaging;
 pub mod media;
 pub mod ops;
@@ -315,8 +327,12 @@ impl App {
         // Background work ends with the server: told to stop once the last request is answered.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let reminders = scheduling::reminders::spawn_worker(self.state.clone(), self.mailer, stopped);
+        let (hub, media) = (self.state.hub.clone(), self.state.media.clone());
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        // Upgraded sockets outlive the HTTP drain: the rooms close them, then their media.
+        hub.shutdown().await;
+        media.shutdown().await;
         let _ = stop.send(true);
         let _ = reminders.await;
         served?;

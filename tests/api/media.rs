@@ -312,21 +312,22 @@ async fn audio_only_stops_video_to_that_subscriber_and_resumes_it_with_a_keyfram
 /// join (and what follows it) still queued behind the leave.
 #[tokio::test]
 async fn a_join_queued_behind_the_last_leave_is_not_lost() {
-    use consilium::media::{MediaPlane, Request, Sfu, Signal};
+    use consilium::media::{MediaPlane, PeerId, Request, RoomId, Sfu, Signal};
+    let (a, b) = (PeerId::new("a"), PeerId::new("b"));
     let sfu = Sfu::new(consilium::media::MediaConfig::default());
     let nothing: consilium::media::SignalSink = std::sync::Arc::new(|_| {});
     let mut lost = Vec::new();
     for round in 0..50 {
-        let room = format!("race-{round}");
+        let room = RoomId::new(format!("race-{round}"));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let told: consilium::media::SignalSink = std::sync::Arc::new(move |s| {
             let _ = tx.send(s);
         });
-        sfu.join(&room, "a", nothing.clone());
-        sfu.leave(&room, "a");
-        sfu.join(&room, "b", told);
+        sfu.join(&room, &a, nothing.clone());
+        sfu.leave(&room, &a);
+        sfu.join(&room, &b, told);
         // A bad offer from b: if b is in the room, b is told it failed.
-        sfu.request(&room, "b", Request::Publish { sdp: "not an offer".into() });
+        sfu.request(&room, &b, Request::Publish { sdp: "not an offer".into() });
         match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
             Ok(Some(Signal::Failed { .. })) => {}
             other => lost.push(format!("{room}: {:?}", other.map(|s| s.is_some()))),

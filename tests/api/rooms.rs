@@ -372,3 +372,33 @@ async fn turn_credentials_follow_the_coturn_rest_api_and_expire() {
     let (_, body) = plain.get_json("/api/v1/turn-credentials", Some(&d.token)).await;
     assert!(body["ice_servers"].as_array().unwrap().is_empty(), "no TURN configured, none offered");
 }
+
+/// SIGTERM with a call running: every socket, the waiting patient's too, closes with 1012
+/// ("service restart", so clients reconnect to the next server), the media rooms close, the
+/// server ends instead of hanging on its upgraded sockets, and no room starts after.
+#[tokio::test]
+async fn shutting_down_closes_every_socket_with_restart_and_ends_the_rooms() {
+    use consilium::media::RoomId;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let mut c = consult().await;
+    let mut doctor = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    until(&mut doctor, "welcome").await;
+    let mut patient = connect(&c.app, &c.room, &c.patient.token).await.unwrap();
+    assert_eq!(next(&mut patient).await["type"], "waiting");
+    assert_eq!(c.app.state.media.stats().rooms, 1, "the doctor's media room is up");
+
+    tokio::time::timeout(Duration::from_secs(15), c.app.stop()).await.expect("the server stops");
+
+    for (who, socket) in [("doctor", &mut doctor), ("patient", &mut patient)] {
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame") {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("{who}: no close frame but {other:?}"),
+            }
+        };
+        assert_eq!(close.map(|f| f.code), Some(CloseCode::Restart), "{who}");
+    }
+    assert_eq!(c.app.state.media.stats().rooms, 0, "no media room is left");
+    assert!(c.app.state.hub.room(&RoomId::new(c.room.as_str())).is_none(), "no room starts after");
+}

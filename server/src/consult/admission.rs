@@ -1,8 +1,11 @@
 //! Who is in a room, asked by every in-room feature (images, findings, invites, devices) the
-//! same way: the caller's place in the room and audit actor ([`member`], [`clinical_member`]),
-//! a clinician of the room ([`clinician`], and the [`RoomClinician`] extractor for
-//! `/rooms/{id}/…` routes), a cheap 401 before any lookup ([`signed_in`]), and the patient
-//! whose data the room holds ([`room_patient`]).
+//! same way: the caller's place in the room and audit actor ([`member`], [`clinical_member`],
+//! and the [`RoomMember`] extractor for `/rooms/{id}/…` routes), a clinician of the room
+//! ([`clinician`], and the [`RoomClinician`] extractor), a cheap 401 before any lookup
+//! ([`signed_in`]), and the patient whose data the room holds ([`room_patient`]).
+//!
+//! Routes that name a room in their path take an extractor; routes that name an image or a
+//! finding look the room up first and then call [`member`] or [`clinical_member`].
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -10,12 +13,63 @@ use axum::http::request::Parts;
 use sqlx::Row;
 
 use super::access::{self, Access};
-use super::ws::{Entrant, entrant};
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{ClientAddr, CurrentUser};
 use crate::error::{AppError, Result};
-use crate::records::audit::Actor;
+use crate::ids::{RoomId, UserId};
+use crate::records::audit::{self, Actor, Event};
 use crate::web::input::Path;
+
+/// Someone allowed into a room: an account holder, or a guest with a redeemed invite.
+pub struct Entrant {
+    pub access: access::Access,
+    pub user_id: String,
+    pub name: String,
+}
+
+/// Resolves who enters `room_id` and records it in the audit log.
+pub async fn enter(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    headers: &HeaderMap,
+    room_id: &str,
+    addr: &str,
+) -> Result<Entrant> {
+    let (entrant, actor) = entrant(state, user, headers, room_id, addr).await?;
+    let event = Event::new("room.join")
+        .object("room", room_id)
+        .patient(entrant.access.patient_id.as_deref())
+        .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
+    audit::record_read(&state.db, &actor, event).await?;
+    Ok(entrant)
+}
+
+/// Who the request is in `room_id` (an account holder or a guest with a redeemed invite),
+/// recording nothing; 401 without either, 404 when they may not enter.
+pub async fn entrant(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    headers: &HeaderMap,
+    room_id: &str,
+    addr: &str,
+) -> Result<(Entrant, Actor)> {
+    Ok(match user {
+        Some(user) => {
+            let access = access::resolve(&state.db, &user, room_id).await?;
+            let actor = Actor::user(&user, addr);
+            (Entrant { access, user_id: user.id, name: user.name }, actor)
+        }
+        None => {
+            let guest = super::invites::guest(state, headers).await?.ok_or(AppError::Unauthorized)?;
+            if guest.room_id != room_id {
+                return Err(AppError::NotFound("room"));
+            }
+            let access = access::Access { room_id: room_id.to_string(), role: guest.role, patient_id: None };
+            let actor = Actor { id: None, role: None, client_addr: Some(addr.to_string()) };
+            (Entrant { access, user_id: format!("guest:{}", guest.invite_id), name: guest.name }, actor)
+        }
+    })
+}
 
 /// `user`'s place in `room_id` if it is a clinical one (host or expert): 403 for a patient or
 /// guest of the room, 404 for someone with no place in it.
@@ -46,6 +100,27 @@ impl FromRequestParts<AppState> for RoomClinician {
     }
 }
 
+/// Anyone acting in the room the path names (`/rooms/{id}/…`): see [`member`].
+pub struct RoomMember {
+    pub who: Entrant,
+    pub actor: Actor,
+    pub room_id: String,
+}
+
+impl FromRequestParts<AppState> for RoomMember {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        use axum::extract::OptionalFromRequestParts;
+        let user =
+            <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+        let Path(room_id) = Path::<String>::from_request_parts(parts, state).await?;
+        let (who, actor) = member(state, user, &parts.headers, &room_id, &addr).await?;
+        Ok(RoomMember { who, actor, room_id })
+    }
+}
+
 /// [`member`], and a clinical one (host or expert): 403 otherwise.
 pub async fn clinical_member(
     state: &AppState,
@@ -71,7 +146,9 @@ pub async fn member(
     addr: &str,
 ) -> Result<(Entrant, Actor)> {
     let (who, actor) = entrant(state, user, headers, room_id, addr).await?;
-    if !who.access.role.is_clinical() && !state.hub.in_call(room_id, &who.user_id).await {
+    if !who.access.role.is_clinical()
+        && !state.hub.in_call(&RoomId::new(room_id), &UserId::new(who.user_id.as_str())).await
+    {
         return Err(AppError::Forbidden);
     }
     Ok((who, actor))

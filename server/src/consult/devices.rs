@@ -26,6 +26,7 @@ use crate::auth::token::{random_token, token_hash};
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, ErrorBody, Result};
+use crate::ids::{PeerId, RoomId, UserId};
 use crate::media::{Direction, MediaError, Signal, SignalSink};
 use crate::records::audit::{self, Actor, Event};
 use crate::web::ApiJson;
@@ -210,18 +211,19 @@ async fn start(
         Direction::Ingest => "whip",
         Direction::Egress => "whep",
     };
-    let peer_id = new_id();
+    let peer_id = PeerId::new(new_id());
     let event = Event::new(if direction == Direction::Ingest { "room.whip" } else { "room.whep" })
         .object("room", &room_id)
         .patient(streamer.patient_id.as_deref())
         .detail(format!("{} {}", streamer.user_id, peer_id));
     audit::record_read(&state.db, &streamer.actor, event).await?;
     // The device is a participant of the room: others see it join and leave.
-    let room = state.hub.room(&room_id);
+    let room_id = RoomId::new(room_id);
+    let room = state.hub.room(&room_id).ok_or_else(super::ws::restarting)?;
     let (tx, _) = mpsc::channel::<Outbound>(1);
     let peer = Peer {
         id: peer_id.clone(),
-        user_id: streamer.user_id,
+        user_id: UserId::new(streamer.user_id),
         name: streamer.name,
         role: RoomRole::Device.as_str(),
         media: MediaState { audio: true, video: direction == Direction::Ingest, ..Default::default() },
@@ -269,10 +271,13 @@ pub async fn stop(
     headers: HeaderMap,
 ) -> Result<StatusCode> {
     authorize(&state, user, &headers, &room_id, &addr).await?;
+    let (room_id, session) = (RoomId::new(room_id), PeerId::new(session));
     if !state.hub.remove_device(&session, &room_id) {
         return Err(AppError::NotFound("stream"));
     }
-    let _ = state.hub.room(&room_id).send(Command::Disconnect { id: session }).await;
+    if let Some(room) = state.hub.room(&room_id) {
+        let _ = room.send(Command::Disconnect { id: session }).await;
+    }
     Ok(StatusCode::OK)
 }
 

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
 use tokio::sync::mpsc;
 
 use super::access::RoomRole;
 use super::protocol::{ChatLine, ClientMsg, Peer, ServerMsg};
-use crate::db::{Db, new_id, now_ms};
+use crate::db::{Db, now_ms};
+use crate::ids::{PeerId, RoomId, UserId};
 use crate::media::{MediaPlane, Request, Signal, SignalSink};
 
 /// Messages queued to one connection before it counts as too slow and is dropped.
@@ -29,6 +29,8 @@ pub const GRACE_MS: i64 = 120_000;
 pub enum Outbound {
     Msg(ServerMsg),
     Close,
+    /// The server is shutting down: close with 1012 (service restart), so clients come back.
+    Restart,
 }
 
 /// A connection as the room sees it.
@@ -41,15 +43,15 @@ pub struct Conn {
 pub enum Command {
     Connect(Conn),
     Disconnect {
-        id: String,
+        id: PeerId,
     },
     Message {
-        id: String,
+        id: PeerId,
         msg: ClientMsg,
     },
     /// Whether this user is in the call (admitted), for HTTP routes that act in the room.
     InCall {
-        user_id: String,
+        user_id: UserId,
         reply: tokio::sync::oneshot::Sender<bool>,
     },
     /// A server event for everyone in the call, or for its clinicians only.
@@ -57,16 +59,25 @@ pub enum Command {
         msg: Box<ServerMsg>,
         clinicians_only: bool,
     },
+    /// The process is stopping: everyone is disconnected and the room task ends.
+    Shutdown,
 }
 
 /// The live rooms of this process.
 pub struct Hub {
-    rooms: Mutex<HashMap<String, mpsc::Sender<Command>>>,
+    rooms: Mutex<HashMap<RoomId, mpsc::Sender<Command>>>,
     db: Db,
     media: Arc<dyn MediaPlane>,
     /// Device streams (WHIP/WHEP sessions) by participant id, with their room.
-    devices: Mutex<HashMap<String, String>>,
+    devices: Mutex<HashMap<PeerId, RoomId>>,
+    /// The room tasks, so that shutting down can wait for them.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set once shutting down: no room starts after that.
+    closing: std::sync::atomic::AtomicBool,
 }
+
+/// How long shutting down waits for the room tasks.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,16 +87,23 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     pub fn new(db: Db, media: Arc<dyn MediaPlane>) -> Hub {
-        Hub { rooms: Mutex::new(HashMap::new()), db, media, devices: Mutex::new(HashMap::new()) }
+        Hub {
+            rooms: Mutex::new(HashMap::new()),
+            db,
+            media,
+            devices: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            closing: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Remembers a device stream so its `DELETE` can end it.
-    pub fn add_device(&self, id: &str, room_id: &str) {
-        self.devices.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), room_id.to_string());
+    pub fn add_device(&self, id: &PeerId, room_id: &RoomId) {
+        self.devices.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), room_id.clone());
     }
 
     /// Forgets a device stream of `room_id`; false when there is none by that id.
-    pub fn remove_device(&self, id: &str, room_id: &str) -> bool {
+    pub fn remove_device(&self, id: &PeerId, room_id: &RoomId) -> bool {
         let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
         if devices.get(id).is_some_and(|r| r == room_id) {
             devices.remove(id);
@@ -96,46 +114,72 @@ impl Hub {
     }
 
     /// The command channel of a running room.
-    fn live(&self, room_id: &str) -> Option<mpsc::Sender<Command>> {
+    fn live(&self, room_id: &RoomId) -> Option<mpsc::Sender<Command>> {
         let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.get(room_id).filter(|tx| !tx.is_closed()).cloned()
     }
 
     /// Whether `user_id` is in the call of `room_id` now (false when nobody is).
-    pub async fn in_call(&self, room_id: &str, user_id: &str) -> bool {
+    pub async fn in_call(&self, room_id: &RoomId, user_id: &UserId) -> bool {
         let Some(room) = self.live(room_id) else { return false };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if room.send(Command::InCall { user_id: user_id.to_string(), reply }).await.is_err() {
+        if room.send(Command::InCall { user_id: user_id.clone(), reply }).await.is_err() {
             return false;
         }
         answer.await.unwrap_or(false)
     }
 
     /// Tells the call of `room_id`, if one is running, about `msg`.
-    pub async fn announce(&self, room_id: &str, msg: ServerMsg, clinicians_only: bool) {
+    pub async fn announce(&self, room_id: &RoomId, msg: ServerMsg, clinicians_only: bool) {
         if let Some(room) = self.live(room_id) {
             let _ = room.send(Command::Announce { msg: Box::new(msg), clinicians_only }).await;
         }
     }
 
-    /// The command channel of a room, starting its task if it is not running.
-    pub fn room(&self, room_id: &str) -> mpsc::Sender<Command> {
+    /// The command channel of a room, starting its task if it is not running; `None` once the
+    /// server is shutting down.
+    pub fn room(&self, room_id: &RoomId) -> Option<mpsc::Sender<Command>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         rooms.retain(|_, tx| !tx.is_closed());
         if let Some(tx) = rooms.get(room_id) {
-            return tx.clone();
+            return Some(tx.clone());
         }
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
-        rooms.insert(room_id.to_string(), tx.clone());
+        rooms.insert(room_id.clone(), tx.clone());
         let room = Room {
-            id: room_id.to_string(),
+            id: room_id.clone(),
             db: self.db.clone(),
             media: self.media.clone(),
             conns: Vec::new(),
             recently_admitted: HashMap::new(),
         };
-        tokio::spawn(room.run(rx));
-        tx
+        let task = tokio::spawn(room.run(rx));
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        Some(tx)
+    }
+
+    /// Ends every room: each participant's socket closes with "service restart" (clients
+    /// reconnect to the next server), their media leaves the media plane, and this returns once
+    /// the room tasks have ended (or after five seconds).
+    pub async fn shutdown(&self) {
+        let rooms: Vec<mpsc::Sender<Command>> = {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+            rooms.drain().map(|(_, tx)| tx).collect()
+        };
+        for room in rooms {
+            let _ = room.send(Command::Shutdown).await;
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {
+            tracing::warn!("room tasks still running after the shutdown wait");
+        }
     }
 }
 
@@ -157,12 +201,12 @@ struct Member {
 }
 
 struct Room {
-    id: String,
+    id: RoomId,
     db: Db,
     media: Arc<dyn MediaPlane>,
     conns: Vec<Member>,
     /// User id → until when an admitted participant who left may come back without waiting.
-    recently_admitted: HashMap<String, i64>,
+    recently_admitted: HashMap<UserId, i64>,
 }
 
 impl Room {
@@ -200,6 +244,10 @@ impl Room {
                         break;
                     }
                 }
+                Command::Shutdown => {
+                    self.restart_all();
+                    break;
+                }
             }
             // The room stays up while anyone is in it or a place is being kept.
             let now = now_ms();
@@ -210,8 +258,19 @@ impl Room {
         }
     }
 
-    fn send(&self, id: &str, msg: ServerMsg) {
-        if let Some(m) = self.conns.iter().find(|m| m.conn.peer.id == id) {
+    /// The server is stopping: everyone, the waiting too, is disconnected with "service
+    /// restart", and their media leaves the media plane.
+    fn restart_all(&mut self) {
+        for m in self.conns.drain(..) {
+            if m.admitted {
+                self.media.leave(&self.id, &m.conn.peer.id);
+            }
+            let _ = m.conn.tx.try_send(Outbound::Restart);
+        }
+    }
+
+    fn send(&self, id: &PeerId, msg: ServerMsg) {
+        if let Some(m) = self.conns.iter().find(|m| m.conn.peer.id == *id) {
             // A full queue means a stalled client; it is closed rather than waited for.
             if m.conn.tx.try_send(Outbound::Msg(msg)).is_err() {
                 let _ = m.conn.tx.try_send(Outbound::Close);
@@ -219,8 +278,8 @@ impl Room {
         }
     }
 
-    fn broadcast(&self, msg: &ServerMsg, except: Option<&str>) {
-        for m in self.conns.iter().filter(|m| m.admitted && Some(m.conn.peer.id.as_str()) != except) {
+    fn broadcast(&self, msg: &ServerMsg, except: Option<&PeerId>) {
+        for m in self.conns.iter().filter(|m| m.admitted && Some(&m.conn.peer.id) != except) {
             self.send(&m.conn.peer.id, msg.clone());
         }
     }
@@ -238,32 +297,14 @@ impl Room {
     }
 
     async fn history(&self) -> Vec<ChatLine> {
-        let rows = sqlx::query(
-            "SELECT sender_id, sender_name, body, created_at FROM chat_messages WHERE room_id = $1
-             ORDER BY created_at DESC, id DESC LIMIT $2",
-        )
-        .bind(&self.id)
-        .bind(HISTORY)
-        .fetch_all(self.db.read())
-        .await
-        .unwrap_or_default();
-        let mut lines: Vec<ChatLine> = rows
-            .iter()
-            .filter_map(|r| {
-                Some(ChatLine {
-                    from: r.try_get::<Option<String>, _>("sender_id").ok()?.unwrap_or_default(),
-                    name: r.try_get("sender_name").ok()?,
-                    text: r.try_get("body").ok()?,
-                    at: r.try_get("created_at").ok()?,
-                })
-            })
-            .collect();
-        lines.reverse();
-        lines
+        super::db::chat_history(&self.db, &self.id, HISTORY).await.unwrap_or_else(|e| {
+            tracing::error!(room = %self.id, error = %e, "reading the chat history");
+            Vec::new()
+        })
     }
 
-    async fn admit(&mut self, id: &str) {
-        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == id) else { return };
+    async fn admit(&mut self, id: &PeerId) {
+        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == *id) else { return };
         m.admitted = true;
         let you = m.conn.peer.clone();
         if m.conn.role != RoomRole::Device {
@@ -289,33 +330,33 @@ impl Room {
         }
     }
 
-    fn disconnect(&mut self, id: &str) {
-        let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == id) else { return };
+    fn disconnect(&mut self, id: &PeerId) {
+        let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == *id) else { return };
         let gone = self.conns.remove(pos);
         if gone.admitted {
             self.media.leave(&self.id, id);
             self.recently_admitted.insert(gone.conn.peer.user_id.clone(), now_ms() + GRACE_MS);
-            self.broadcast(&ServerMsg::ParticipantLeft { id: id.to_string() }, None);
+            self.broadcast(&ServerMsg::ParticipantLeft { id: id.clone() }, None);
         } else {
             self.waiting_list();
         }
     }
 
     /// Changes what others see of `id`'s media and tells everyone in the call.
-    fn update(&mut self, id: &str, change: impl FnOnce(&mut super::protocol::MediaState)) {
-        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == id && m.admitted) else { return };
+    fn update(&mut self, id: &PeerId, change: impl FnOnce(&mut super::protocol::MediaState)) {
+        let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == *id && m.admitted) else { return };
         change(&mut m.conn.peer.media);
         let participant = m.conn.peer.clone();
         self.broadcast(&ServerMsg::ParticipantUpdated { participant }, None);
     }
 
-    fn error(&self, id: &str, code: &'static str, message: &str) {
+    fn error(&self, id: &PeerId, code: &'static str, message: &str) {
         self.send(id, ServerMsg::Error { code, message: message.to_string() });
     }
 
     /// Handles one message; true when the room has ended.
-    async fn handle(&mut self, id: &str, msg: ClientMsg) -> bool {
-        let Some(me) = self.conns.iter().find(|m| m.conn.peer.id == id) else { return false };
+    async fn handle(&mut self, id: &PeerId, msg: ClientMsg) -> bool {
+        let Some(me) = self.conns.iter().find(|m| m.conn.peer.id == *id) else { return false };
         let (role, admitted, peer) = (me.conn.role, me.admitted, me.conn.peer.clone());
         match msg {
             ClientMsg::Ping => self.send(id, ServerMsg::Pong),
@@ -327,26 +368,12 @@ impl Room {
                     self.error(id, "invalid", "a chat message has 1 to 2000 characters");
                 } else {
                     let line = ChatLine {
-                        from: peer.user_id.clone(),
+                        from: peer.user_id.to_string(),
                         name: peer.name.clone(),
                         text: text.to_string(),
                         at: now_ms(),
                     };
-                    let stored = self
-                        .db
-                        .execute(
-                            sqlx::query(
-                                "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(new_id())
-                            .bind(&self.id)
-                            .bind(&line.from)
-                            .bind(&line.name)
-                            .bind(&line.text)
-                            .bind(line.at),
-                        )
-                        .await;
+                    let stored = super::db::store_chat(&self.db, &self.id, &line).await;
                     match stored {
                         Ok(_) => self.broadcast(&ServerMsg::Chat(line), None),
                         Err(e) => {
@@ -430,7 +457,7 @@ impl Room {
                     self.error(id, "invalid", message);
                 } else {
                     self.broadcast(
-                        &ServerMsg::Viewer { from: id.to_string(), name: peer.name.clone(), view },
+                        &ServerMsg::Viewer { from: id.clone(), name: peer.name.clone(), view },
                         Some(id),
                     );
                 }
@@ -457,11 +484,7 @@ impl Room {
                         let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Ended));
                         let _ = m.conn.tx.try_send(Outbound::Close);
                     }
-                    let ended =
-                        sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
-                            .bind(&self.id)
-                            .bind(now_ms());
-                    if let Err(e) = self.db.execute(ended).await {
+                    if let Err(e) = super::db::end_adhoc(&self.db, &self.id).await {
                         tracing::error!(error = %e, "marking a room ended");
                     }
                     self.conns.clear();

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod db;
 pub mod devices;
 pub mod events;
 pub mod hub;
@@ -105,7 +106,8 @@ pub async fn page(
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response> {
-    let (ws::Entrant { access, .. }, _) = ws::entrant(&state, user, &headers, &id, &addr).await?;
+    let (admission::Entrant { access, .. }, _) =
+        admission::entrant(&state, user, &headers, &id, &addr).await?;
     let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {

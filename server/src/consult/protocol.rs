@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{PeerId, UserId};
 use crate::media::{Candidate, Leg};
 
 /// What a browser may send.
@@ -11,9 +12,9 @@ pub enum ClientMsg {
     /// A chat line (admitted participants).
     Chat { text: String },
     /// Let someone in from the waiting room (clinicians).
-    Admit { participant: String },
+    Admit { participant: PeerId },
     /// Turn someone away from the waiting room (clinicians).
-    Deny { participant: String },
+    Deny { participant: PeerId },
     /// End the call for everyone (the host).
     End,
     /// An offer for the connection this participant sends on (admitted participants).
@@ -34,7 +35,7 @@ pub enum ClientMsg {
     /// Stop (or resume) receiving video: the audio-only fallback.
     AudioOnly { on: bool },
     /// Silence someone's microphone (clinicians); only they can turn it back on.
-    Mute { participant: String },
+    Mute { participant: PeerId },
     /// What the presenter shows in the shared image viewer, for the others to follow.
     Viewer(ViewerState),
     /// Keep-alive; answered with `pong`.
@@ -84,8 +85,8 @@ impl ViewerState {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Peer {
     /// Connection id, stable for this connection.
-    pub id: String,
-    pub user_id: String,
+    pub id: PeerId,
+    pub user_id: UserId,
     pub name: String,
     /// `host`, `expert`, `patient`, `guest` or `device`.
     pub role: &'static str,
@@ -135,7 +136,7 @@ pub enum ServerMsg {
         participant: Peer,
     },
     ParticipantLeft {
-        id: String,
+        id: PeerId,
     },
     /// Someone's microphone, camera, screen or network changed.
     ParticipantUpdated {
@@ -165,7 +166,7 @@ pub enum ServerMsg {
     },
     /// The presenter's view of a shared image.
     Viewer {
-        from: String,
+        from: PeerId,
         name: String,
         view: ViewerState,
     },

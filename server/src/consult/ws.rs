@@ -9,19 +9,20 @@ use std::num::NonZeroU32;
 
 use crate::web::input::Path;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use governor::{DefaultDirectRateLimiter, Quota};
 use tokio::sync::mpsc;
 
 use super::access;
+use super::admission::enter;
 use super::hub::{Command, Conn, OUTBOUND_QUEUE, Outbound};
 use super::protocol::{ClientMsg, Peer, ServerMsg};
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
 use crate::error::{AppError, Result};
-use crate::records::audit::{self, Actor, Event};
+use crate::ids::{PeerId, RoomId, UserId};
 
 /// Largest accepted frame.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -39,6 +40,11 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The refusal while the server shuts down: clients try again (the next server takes them).
+pub(crate) fn restarting() -> AppError {
+    AppError::Unavailable("the server is restarting; try again in a moment".into())
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
@@ -52,66 +58,15 @@ pub async fn upgrade(
     }
     let entrant = enter(&state, user, &headers, &room_id, &addr).await?;
     let peer = Peer {
-        id: crate::db::new_id(),
-        user_id: entrant.user_id,
+        id: PeerId::new(crate::db::new_id()),
+        user_id: UserId::new(entrant.user_id),
         name: entrant.name,
         role: entrant.access.role.as_str(),
         media: Default::default(),
     };
-    let room = state.hub.room(&room_id);
+    let room = state.hub.room(&RoomId::new(room_id)).ok_or_else(restarting)?;
     let role = entrant.access.role;
     Ok(ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| session(socket, room, peer, role)))
-}
-
-/// Someone allowed into a room: an account holder, or a guest with a redeemed invite.
-pub struct Entrant {
-    pub access: access::Access,
-    pub user_id: String,
-    pub name: String,
-}
-
-/// Resolves who enters `room_id` and records it in the audit log.
-pub async fn enter(
-    state: &AppState,
-    user: Option<CurrentUser>,
-    headers: &HeaderMap,
-    room_id: &str,
-    addr: &str,
-) -> Result<Entrant> {
-    let (entrant, actor) = entrant(state, user, headers, room_id, addr).await?;
-    let event = Event::new("room.join")
-        .object("room", room_id)
-        .patient(entrant.access.patient_id.as_deref())
-        .detail(format!("{} {}", entrant.access.role.as_str(), entrant.user_id));
-    audit::record_read(&state.db, &actor, event).await?;
-    Ok(entrant)
-}
-
-/// Who the request is in `room_id` (an account holder or a guest with a redeemed invite),
-/// recording nothing; 401 without either, 404 when they may not enter.
-pub async fn entrant(
-    state: &AppState,
-    user: Option<CurrentUser>,
-    headers: &HeaderMap,
-    room_id: &str,
-    addr: &str,
-) -> Result<(Entrant, Actor)> {
-    Ok(match user {
-        Some(user) => {
-            let access = access::resolve(&state.db, &user, room_id).await?;
-            let actor = Actor::user(&user, addr);
-            (Entrant { access, user_id: user.id, name: user.name }, actor)
-        }
-        None => {
-            let guest = super::invites::guest(state, headers).await?.ok_or(AppError::Unauthorized)?;
-            if guest.room_id != room_id {
-                return Err(AppError::NotFound("room"));
-            }
-            let access = access::Access { room_id: room_id.to_string(), role: guest.role, patient_id: None };
-            let actor = Actor { id: None, role: None, client_addr: Some(addr.to_string()) };
-            (Entrant { access, user_id: format!("guest:{}", guest.invite_id), name: guest.name }, actor)
-        }
-    })
 }
 
 async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, role: access::RoomRole) {
@@ -133,6 +88,12 @@ async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, rol
                 }
                 Outbound::Close => {
                     let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+                Outbound::Restart => {
+                    let frame =
+                        CloseFrame { code: close_code::RESTART, reason: "the server is restarting".into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
                     break;
                 }
             }

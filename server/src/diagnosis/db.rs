@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::findings::{COLUMNS, FindingView, view};
+use super::findings::{COLUMNS, FindingStatus, FindingView, view};
 use crate::db::{Db, now_ms};
 use crate::error::Result;
 
@@ -20,7 +20,7 @@ pub async fn in_room(db: &Db, room_id: &str) -> Result<Vec<FindingView>> {
 
 /// A clinician's decision as stored.
 pub struct SignOff<'a> {
-    pub status: &'a str,
+    pub status: FindingStatus,
     pub label: Option<&'a str>,
     pub note: Option<&'a str>,
     pub by: &'a str,
@@ -34,7 +34,7 @@ pub async fn sign_off(conn: &mut AnyConnection, id: &str, s: &SignOff<'_>) -> Re
          WHERE id = $1 AND status = 'ready'",
     )
     .bind(id)
-    .bind(s.status)
+    .bind(s.status.as_str())
     .bind(s.label)
     .bind(s.note)
     .bind(s.by)
@@ -47,7 +47,7 @@ pub async fn sign_off(conn: &mut AnyConnection, id: &str, s: &SignOff<'_>) -> Re
 }
 
 /// A finding's status as stored.
-pub async fn status(conn: &mut AnyConnection, id: &str) -> Result<String> {
+pub async fn status(conn: &mut AnyConnection, id: &str) -> Result<FindingStatus> {
     let row = sqlx::query("SELECT status FROM findings WHERE id = $1").bind(id).fetch_one(conn).await?;
-    Ok(row.try_get("status")?)
+    FindingStatus::from_stored(&row.try_get::<String, _>("status")?)
 }

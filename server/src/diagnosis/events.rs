@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::findings::FindingView;
+use crate::ids::RoomId;
 
 /// News about a room's findings.
 #[derive(Clone, Debug)]
@@ -19,4 +20,4 @@ pub enum Event {
 }
 
 /// Where diagnosis sends a room's events: `(room id, event)`.
-pub type Sink = Arc<dyn Fn(String, Event) -> BoxFuture<'static, ()> + Send + Sync>;
+pub type Sink = Arc<dyn Fn(RoomId, Event) -> BoxFuture<'static, ()> + Send + Sync>;

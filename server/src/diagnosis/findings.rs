@@ -17,6 +17,7 @@ use super::{Prediction, Registry, heatmap};
 use crate::AppState;
 use crate::db::now_ms;
 use crate::error::{AppError, Result};
+use crate::ids::RoomId;
 use crate::imaging::{ImageView, Kind, decode};
 use crate::records::audit::{self, Actor, Event};
 
@@ -27,11 +28,64 @@ pub struct Diagnosis {
     pub pool: Pool,
 }
 
+/// Where a finding is in its life: analysed, then signed off once by a clinician.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    /// The model is running.
+    Running,
+    /// Analysed, waiting for a clinician's decision (seen by clinicians only).
+    Ready,
+    /// The analysis failed; there is nothing to decide.
+    Failed,
+    /// Signed off as the model said.
+    Accepted,
+    /// Signed off with another label.
+    Amended,
+    /// Signed off as wrong.
+    Rejected,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Running => "running",
+            FindingStatus::Ready => "ready",
+            FindingStatus::Failed => "failed",
+            FindingStatus::Accepted => "accepted",
+            FindingStatus::Amended => "amended",
+            FindingStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The status as stored; anything else is a corrupt row.
+    pub fn from_stored(s: &str) -> Result<FindingStatus> {
+        Ok(match s {
+            "running" => FindingStatus::Running,
+            "ready" => FindingStatus::Ready,
+            "failed" => FindingStatus::Failed,
+            "accepted" => FindingStatus::Accepted,
+            "amended" => FindingStatus::Amended,
+            "rejected" => FindingStatus::Rejected,
+            other => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "a finding has the unknown status {other:?}"
+                )));
+            }
+        })
+    }
+
+    /// Whether a clinician has decided it (then patients and guests see it too).
+    pub fn signed_off(self) -> bool {
+        matches!(self, FindingStatus::Accepted | FindingStatus::Amended | FindingStatus::Rejected)
+    }
+}
+
 /// A clinician's sign-off.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Decision {
     /// `accepted`, `amended` or `rejected`.
-    pub outcome: String,
+    pub outcome: FindingStatus,
     /// The label settled on (none when rejected).
     pub label: Option<String>,
     pub note: Option<String>,
@@ -68,8 +122,7 @@ pub struct FindingView {
     pub input_sha256: String,
     /// The frame analysed, from 0 (multi-frame DICOM; 0 otherwise).
     pub frame: u32,
-    /// `running`, `ready`, `failed`, `accepted`, `amended` or `rejected`.
-    pub status: String,
+    pub status: FindingStatus,
     /// The facts given with the image (age, sex, body site).
     pub facts: Facts,
     /// Facts that were not known: the model used its defaults for them.
@@ -94,18 +147,19 @@ pub const COLUMNS: &str = "id, image_id, room_id, model, model_version, model_sh
 
 pub fn view(r: &AnyRow) -> Result<FindingView> {
     let id: String = r.try_get("id")?;
-    let status: String = r.try_get("status")?;
+    let status = FindingStatus::from_stored(&r.try_get::<String, _>("status")?)?;
     let heatmap: Option<String> = r.try_get("heatmap_sha256")?;
     let predictions: Option<String> = r.try_get("predictions")?;
-    let decision = match status.as_str() {
-        "accepted" | "amended" | "rejected" => Some(Decision {
-            outcome: status.clone(),
+    let decision = if status.signed_off() {
+        Some(Decision {
+            outcome: status,
             label: r.try_get("decision_label")?,
             note: r.try_get("decision_note")?,
             by: r.try_get::<Option<String>, _>("decided_by_name")?.unwrap_or_default(),
             at: r.try_get::<Option<i64>, _>("decided_at")?.unwrap_or_default(),
-        }),
-        _ => None,
+        })
+    } else {
+        None
     };
     Ok(FindingView {
         heatmap_url: heatmap.map(|_| format!("/api/v1/findings/{id}/heatmap")),
@@ -254,13 +308,13 @@ pub async fn start(
     tx.commit().await?;
     let (started, _) = find(state, &id).await?;
     (state.events.diagnosis)(
-        room_id.to_string(),
+        RoomId::new(room_id),
         RoomEvent::Finding { finding: Box::new(started.clone()), clinicians_only: true },
     )
     .await;
 
     let state = state.clone();
-    let room = room_id.to_string();
+    let room = RoomId::new(room_id);
     let timeout = diagnosis.pool.timeout();
     let patient = patient.map(str::to_string);
     let model_name = model.manifest.name.clone();

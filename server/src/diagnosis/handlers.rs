@@ -16,7 +16,7 @@ use super::manifest::Manifest;
 use super::service::{self, DecisionRequest};
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
-use crate::consult::admission::{clinical_member, member, room_patient};
+use crate::consult::admission::{RoomMember, clinical_member, member, room_patient};
 use crate::error::{AppError, ErrorBody, Result};
 use crate::records::audit::{self, Event};
 use crate::web::ApiJson;
@@ -88,12 +88,8 @@ pub async fn analyse(
     security(("bearer" = [])))]
 pub async fn room_findings(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    Path(room_id): Path<String>,
+    RoomMember { who, actor, room_id }: RoomMember,
 ) -> Result<Json<Vec<FindingView>>> {
-    let (who, actor) = member(&state, user, &headers, &room_id, &addr).await?;
     Ok(Json(service::in_room(&state, &who, &actor, &room_id).await?))
 }
 

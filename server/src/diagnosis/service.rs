@@ -6,11 +6,12 @@ use utoipa::ToSchema;
 
 use super::db::{self, SignOff};
 use super::events::Event as RoomEvent;
-use super::findings::{self, FindingView};
+use super::findings::{self, FindingStatus, FindingView};
 use crate::AppState;
+use crate::consult::admission::Entrant;
 use crate::consult::admission::room_patient;
-use crate::consult::ws::Entrant;
 use crate::error::{AppError, Result};
+use crate::ids::RoomId;
 use crate::records::audit::{self, Actor, Event};
 
 /// A clinician's sign-off.
@@ -40,11 +41,11 @@ pub enum Decision {
 
 impl Decision {
     /// The finding's status once decided.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> FindingStatus {
         match self {
-            Decision::Accept => "accepted",
-            Decision::Amend { .. } => "amended",
-            Decision::Reject => "rejected",
+            Decision::Accept => FindingStatus::Accepted,
+            Decision::Amend { .. } => FindingStatus::Amended,
+            Decision::Reject => FindingStatus::Rejected,
         }
     }
 
@@ -126,10 +127,10 @@ pub async fn decide(
     };
     if !db::sign_off(&mut tx, &finding.id, &sign_off).await? {
         let current = db::status(&mut tx, &finding.id).await?;
-        return Err(AppError::Conflict(match current.as_str() {
-            "running" => "the analysis is still running".into(),
-            "failed" => "the analysis failed; there is nothing to sign off".into(),
-            other => format!("this finding was already {other}"),
+        return Err(AppError::Conflict(match current {
+            FindingStatus::Running => "the analysis is still running".into(),
+            FindingStatus::Failed => "the analysis failed; there is nothing to sign off".into(),
+            other => format!("this finding was already {}", other.as_str()),
         }));
     }
     let event = Event::new(decision.action())
@@ -141,7 +142,7 @@ pub async fn decide(
     let (done, _) = findings::find(state, &finding.id).await?;
     // Signed off: the whole room sees it now.
     (state.events.diagnosis)(
-        done.room_id.clone(),
+        RoomId::new(done.room_id.as_str()),
         RoomEvent::Finding { finding: Box::new(done.clone()), clinicians_only: false },
     )
     .await;

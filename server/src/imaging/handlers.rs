@@ -19,7 +19,7 @@ use super::service::{self, Share};
 use super::{ImageView, Kind};
 use crate::AppState;
 use crate::auth::{ClientAddr, CurrentUser};
-use crate::consult::admission::{member, signed_in};
+use crate::consult::admission::{RoomMember, member, signed_in};
 use crate::error::{AppError, ErrorBody, Result};
 
 pub fn api_router() -> OpenApiRouter<AppState> {
@@ -55,14 +55,11 @@ pub struct UploadParams {
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    ClientAddr(addr): ClientAddr,
+    RoomMember { who, actor, room_id }: RoomMember,
     headers: HeaderMap,
-    Path(room_id): Path<String>,
     Query(params): Query<UploadParams>,
     body: Body,
 ) -> Result<(StatusCode, Json<ImageView>)> {
-    let (who, actor) = member(&state, user, &headers, &room_id, &addr).await?;
     let limit = state.config.max_upload_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
@@ -82,12 +79,8 @@ pub async fn upload(
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    Path(room_id): Path<String>,
+    RoomMember { actor, room_id, .. }: RoomMember,
 ) -> Result<Json<Vec<ImageView>>> {
-    let (_, actor) = member(&state, user, &headers, &room_id, &addr).await?;
     Ok(Json(service::list(&state, &actor, &room_id).await?))
 }
 

@@ -32,8 +32,9 @@ pub enum Event {
 }
 
 /// Where imaging sends a room's events: `(room id, event)`.
-pub type EventSink =
-    std::sync::Arc<dyn Fn(String, Event) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+pub type EventSink = std::sync::Arc<
+    dyn Fn(crate::ids::RoomId, Event) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync,
+>;
 
 /// A shared image as clients see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]

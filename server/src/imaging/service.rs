@@ -8,10 +8,11 @@ use super::db::{self, NewImage};
 use super::decode::{self, Window};
 use super::{ImageView, Kind};
 use crate::AppState;
+use crate::consult::admission::Entrant;
 use crate::consult::admission::room_patient;
-use crate::consult::ws::Entrant;
 use crate::db::{new_id, now_ms};
 use crate::error::{AppError, Result};
+use crate::ids::RoomId;
 use crate::records::audit::{self, Actor, Event};
 
 /// Longest side of the picture sent to browsers; larger uploads are scaled down for display
@@ -97,7 +98,7 @@ pub async fn share(
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
     let image = db::find(&state.db, &id).await?.view;
-    (state.events.imaging)(s.room_id.to_string(), super::Event::Shared(image.clone())).await;
+    (state.events.imaging)(RoomId::new(s.room_id), super::Event::Shared(image.clone())).await;
     Ok(image)
 }
 

@@ -15,8 +15,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::Counters;
 use super::peer::is_keyframe_request;
+use super::{Counters, PeerId};
 
 /// Packets buffered per published track for subscribers that are momentarily behind
 /// (about two seconds of 1 Mbit/s video).
@@ -36,7 +36,7 @@ fn monotonic_ms() -> i64 {
 pub struct Published {
     /// `{peer}/{track id}`: unique in the room.
     pub key: String,
-    pub owner: String,
+    pub owner: PeerId,
     pub kind: RtpCodecKind,
     /// Stream id subscribers see: `{peer}` or `{peer}~{their stream id}` for a second stream
     /// (a shared screen), so a client can tell whose it is.
@@ -53,7 +53,7 @@ pub struct Published {
 
 impl Published {
     pub async fn open(
-        owner: &str,
+        owner: &PeerId,
         remote: Arc<dyn TrackRemote>,
         held: Arc<AtomicBool>,
         first_stream: &mut Option<String>,
@@ -76,7 +76,7 @@ impl Published {
         let (fanout, _) = broadcast::channel(FANOUT_BUFFER);
         Some(Arc::new(Published {
             key: format!("{owner}/{track_id}"),
-            owner: owner.to_string(),
+            owner: owner.clone(),
             kind,
             stream_id,
             track_id,

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use crate::ids::{PeerId, RoomId};
 
 pub use net::MediaConfig;
 pub use peer::{KeyframeTap, OPUS_PT, VP8_PT, codec, is_keyframe_request, media_engine};
@@ -99,24 +102,27 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// The media plane as the rest of the server uses it.
 pub trait MediaPlane: Send + Sync + std::fmt::Debug + 'static {
     /// `peer` is in `room` and may send requests; signals for them go to `signals`.
-    fn join(&self, room: &str, peer: &str, signals: SignalSink);
+    fn join(&self, room: &RoomId, peer: &PeerId, signals: SignalSink);
     /// A request of a joined participant (ignored for anyone else).
-    fn request(&self, room: &str, peer: &str, request: Request);
+    fn request(&self, room: &RoomId, peer: &PeerId, request: Request);
     /// `peer` is gone: their connections close and their tracks leave everyone else.
-    fn leave(&self, room: &str, peer: &str);
+    fn leave(&self, room: &RoomId, peer: &PeerId);
     /// A device stream in one step: joins `peer` and answers its offer. `Ingest` (WHIP) takes a
     /// send-only offer; `Egress` (WHEP) a receive-only one, answered with the camera and microphone
     /// of whoever published video last. `signals` hears of a failed connection.
     fn stream(
         &self,
-        room: &str,
-        peer: &str,
+        room: &RoomId,
+        peer: &PeerId,
         direction: Direction,
         offer: String,
         signals: SignalSink,
     ) -> BoxFuture<Result<String, MediaError>>;
     /// Running totals, for metrics and benchmarks.
     fn stats(&self) -> MediaStats;
+    /// Closes every room's connections and completes once the room tasks have ended; nothing
+    /// joins after it.
+    fn shutdown(&self) -> BoxFuture<()>;
 }
 
 /// Running totals of the forwarding path.
@@ -143,14 +149,19 @@ pub(crate) struct Counters {
 const ROOM_QUEUE: usize = 1024;
 
 /// The rooms with a running task, by id.
-type Rooms = Mutex<HashMap<String, mpsc::Sender<room::Cmd>>>;
+type Rooms = Mutex<HashMap<RoomId, mpsc::Sender<room::Cmd>>>;
 
 /// The SFU on the `webrtc` crate.
 pub struct Sfu {
     net: Arc<net::Net>,
     rooms: Arc<Rooms>,
     counters: Arc<Counters>,
+    /// The room tasks, for [`MediaPlane::shutdown`] to wait on; `None` once shut down.
+    tasks: Mutex<Option<Vec<JoinHandle<()>>>>,
 }
+
+/// How long shutting down waits for the rooms' connections to close.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for Sfu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,6 +175,7 @@ impl Sfu {
             net: Arc::new(net::Net::new(config)),
             rooms: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::new(Counters::default()),
+            tasks: Mutex::new(Some(Vec::new())),
         }
     }
 
@@ -171,55 +183,77 @@ impl Sfu {
     /// room that has just emptied closes under the same lock, so a command either reaches the
     /// room that will handle it or finds the room gone and starts a new one, never a room
     /// that is ending.
-    fn queue(&self, id: &str, cmd: room::Cmd) -> Result<(), mpsc::error::TrySendError<room::Cmd>> {
+    fn queue(&self, id: &RoomId, cmd: room::Cmd) -> Result<(), mpsc::error::TrySendError<room::Cmd>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.retain(|_, tx| !tx.is_closed());
         if let Some(tx) = rooms.get(id) {
             return tx.try_send(cmd);
         }
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tasks) = tasks.as_mut() else {
+            // Shut down: the command is refused like one to a full room.
+            return Err(mpsc::error::TrySendError::Closed(cmd));
+        };
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
-        rooms.insert(id.to_string(), tx.clone());
-        let room = room::Room::new(id, self.net.clone(), self.counters.clone(), tx.downgrade());
-        tokio::spawn(room.run(rx, self.rooms.clone()));
+        rooms.insert(id.clone(), tx.clone());
+        let room = room::Room::new(id.clone(), self.net.clone(), self.counters.clone(), tx.downgrade());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(tokio::spawn(room.run(rx, self.rooms.clone())));
         tx.try_send(cmd)
     }
 
-    fn send(&self, room: &str, cmd: room::Cmd) {
+    fn send(&self, room: &RoomId, cmd: room::Cmd) {
         if let Err(e) = self.queue(room, cmd) {
-            tracing::warn!(room, error = %e, "media room queue full; a command was dropped");
+            tracing::warn!(%room, error = %e, "media room queue full; a command was dropped");
         }
     }
 }
 
 impl MediaPlane for Sfu {
-    fn join(&self, room: &str, peer: &str, signals: SignalSink) {
-        self.send(room, room::Cmd::Join { peer: peer.to_string(), signals });
+    fn join(&self, room: &RoomId, peer: &PeerId, signals: SignalSink) {
+        self.send(room, room::Cmd::Join { peer: peer.clone(), signals });
     }
 
-    fn request(&self, room: &str, peer: &str, request: Request) {
-        self.send(room, room::Cmd::Request { peer: peer.to_string(), request });
+    fn request(&self, room: &RoomId, peer: &PeerId, request: Request) {
+        self.send(room, room::Cmd::Request { peer: peer.clone(), request });
     }
 
-    fn leave(&self, room: &str, peer: &str) {
-        self.send(room, room::Cmd::Leave { peer: peer.to_string() });
+    fn leave(&self, room: &RoomId, peer: &PeerId) {
+        self.send(room, room::Cmd::Leave { peer: peer.clone() });
     }
 
     fn stream(
         &self,
-        room: &str,
-        peer: &str,
+        room: &RoomId,
+        peer: &PeerId,
         direction: Direction,
         offer: String,
         signals: SignalSink,
     ) -> BoxFuture<Result<String, MediaError>> {
         let (reply, answer) = oneshot::channel();
-        let cmd = room::Cmd::Stream { peer: peer.to_string(), direction, offer, signals, reply };
+        let cmd = room::Cmd::Stream { peer: peer.clone(), direction, offer, signals, reply };
         let queued = self.queue(room, cmd);
         Box::pin(async move {
             if queued.is_err() {
                 return Err(MediaError::Busy);
             }
             answer.await.unwrap_or(Err(MediaError::Busy))
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<()> {
+        // Under the rooms lock, so no room starts between taking the tasks and closing them.
+        let tasks = {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+            // Without its sender a room handles what is queued, then closes its connections.
+            rooms.clear();
+            tasks
+        };
+        Box::pin(async move {
+            if tokio::time::timeout(SHUTDOWN_WAIT, futures_util::future::join_all(tasks)).await.is_err() {
+                tracing::warn!("media rooms still closing after the shutdown wait");
+            }
         })
     }
 

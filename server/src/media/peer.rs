@@ -22,9 +22,9 @@ use webrtc::peer_connection::{
     register_default_interceptors,
 };
 
-use super::Leg;
 use super::net::Net;
 use super::room::Cmd;
+use super::{Leg, PeerId};
 
 /// Payload type of VP8 on every leg.
 pub const VP8_PT: u8 = 96;
@@ -125,7 +125,7 @@ impl Interceptor for KeyframeTap {
 /// Turns one connection's events into commands for its room.
 struct Events {
     room: mpsc::WeakSender<Cmd>,
-    peer: String,
+    peer: PeerId,
     leg: Leg,
     generation: u64,
     gathered: watch::Sender<bool>,
@@ -177,13 +177,12 @@ impl Peer {
     pub async fn build(
         net: &Net,
         room: mpsc::WeakSender<Cmd>,
-        peer: &str,
+        peer: &PeerId,
         leg: Leg,
         generation: u64,
     ) -> Result<Peer, String> {
         let (gathered_tx, gathered) = watch::channel(false);
-        let handler =
-            Arc::new(Events { room, peer: peer.to_string(), leg, generation, gathered: gathered_tx });
+        let handler = Arc::new(Events { room, peer: peer.clone(), leg, generation, gathered: gathered_tx });
         let mut last_error = String::from("no port was free");
         for port in net.ports() {
             let mut engine = media_engine().map_err(|e| e.to_string())?;

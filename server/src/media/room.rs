@@ -15,18 +15,18 @@ use super::forward::Published;
 use super::net::Net;
 use super::participant::{Participant, Subscriber, add_sending, offer, start_forwarding};
 use super::peer::Peer;
-use super::{Candidate, Counters, Direction, Leg, MediaError, Request, Signal, SignalSink};
+use super::{Candidate, Counters, Direction, Leg, MediaError, PeerId, Request, RoomId, Signal, SignalSink};
 
 type Reply = oneshot::Sender<Result<String, MediaError>>;
 
 pub enum Cmd {
-    Join { peer: String, signals: SignalSink },
-    Request { peer: String, request: Request },
-    Leave { peer: String },
-    Stream { peer: String, direction: Direction, offer: String, signals: SignalSink, reply: Reply },
-    TrackOpened { peer: String, generation: u64, track: Arc<dyn TrackRemote> },
+    Join { peer: PeerId, signals: SignalSink },
+    Request { peer: PeerId, request: Request },
+    Leave { peer: PeerId },
+    Stream { peer: PeerId, direction: Direction, offer: String, signals: SignalSink, reply: Reply },
+    TrackOpened { peer: PeerId, generation: u64, track: Arc<dyn TrackRemote> },
     TrackEnded { key: String },
-    PeerFailed { peer: String, leg: Leg, generation: u64 },
+    PeerFailed { peer: PeerId, leg: Leg, generation: u64 },
 }
 
 impl Cmd {
@@ -54,11 +54,11 @@ impl Cmd {
 const MAX_EARLY_CANDIDATES: usize = 64;
 
 pub struct Room {
-    id: String,
+    id: RoomId,
     net: Arc<Net>,
     counters: Arc<Counters>,
     me: mpsc::WeakSender<Cmd>,
-    participants: HashMap<String, Participant>,
+    participants: HashMap<PeerId, Participant>,
     published: HashMap<String, Arc<Published>>,
     /// Publication order, for egress: the latest camera wins.
     order: Vec<String>,
@@ -84,9 +84,9 @@ fn ice(c: &Candidate) -> RTCIceCandidateInit {
 }
 
 impl Room {
-    pub fn new(id: &str, net: Arc<Net>, counters: Arc<Counters>, me: mpsc::WeakSender<Cmd>) -> Room {
+    pub fn new(id: RoomId, net: Arc<Net>, counters: Arc<Counters>, me: mpsc::WeakSender<Cmd>) -> Room {
         Room {
-            id: id.to_string(),
+            id,
             net,
             counters,
             me,
@@ -170,7 +170,7 @@ impl Room {
         self.generation
     }
 
-    async fn request(&mut self, peer: &str, request: Request) {
+    async fn request(&mut self, peer: &PeerId, request: Request) {
         let Some(p) = self.participants.get_mut(peer) else { return };
         match request {
             Request::AudioOnly(on) => p.audio_only.store(on, Ordering::Relaxed),
@@ -210,7 +210,7 @@ impl Room {
     }
 
     /// Applies candidates that arrived before `leg` could take them.
-    async fn flush_early(&mut self, peer: &str, leg: Leg) {
+    async fn flush_early(&mut self, peer: &PeerId, leg: Leg) {
         let Some(p) = self.participants.get_mut(peer) else { return };
         let (now, later): (Vec<_>, Vec<_>) = p.early.drain(..).partition(|(l, _)| *l == leg);
         p.early = later;
@@ -226,7 +226,7 @@ impl Room {
     }
 
     /// Answers a publish offer (the first, or a renegotiation that adds a screen).
-    async fn publish(&mut self, peer: &str, offer: String) -> Result<String, MediaError> {
+    async fn publish(&mut self, peer: &PeerId, offer: String) -> Result<String, MediaError> {
         let offer = RTCSessionDescription::offer(offer).map_err(bad_sdp)?;
         if self.participants.get(peer).is_some_and(|p| p.publish.is_none()) {
             let generation = self.next_generation();
@@ -249,7 +249,7 @@ impl Room {
         Ok(self.net.announce(sdp))
     }
 
-    async fn track_opened(&mut self, peer: &str, generation: u64, track: Arc<dyn TrackRemote>) {
+    async fn track_opened(&mut self, peer: &PeerId, generation: u64, track: Arc<dyn TrackRemote>) {
         let Some(p) = self.participants.get_mut(peer) else { return };
         if p.publish.as_ref().is_none_or(|x| x.generation != generation) {
             return;
@@ -280,11 +280,11 @@ impl Room {
         self.sync_all().await;
     }
 
-    async fn leave(&mut self, peer: &str) {
+    async fn leave(&mut self, peer: &PeerId) {
         let Some(mut p) = self.participants.remove(peer) else { return };
         p.close();
         let theirs: Vec<String> =
-            self.published.values().filter(|t| t.owner == peer).map(|t| t.key.clone()).collect();
+            self.published.values().filter(|t| t.owner == *peer).map(|t| t.key.clone()).collect();
         for key in &theirs {
             self.published.remove(key);
             if let Some(reader) = self.readers.remove(key) {
@@ -297,7 +297,7 @@ impl Room {
         }
     }
 
-    async fn peer_failed(&mut self, peer: &str, leg: Leg, generation: u64) {
+    async fn peer_failed(&mut self, peer: &PeerId, leg: Leg, generation: u64) {
         let Some(p) = self.participants.get_mut(peer) else { return };
         let signals = p.signals.clone();
         match leg {
@@ -311,7 +311,7 @@ impl Room {
                     });
                 }
                 let keys: Vec<String> =
-                    self.published.values().filter(|t| t.owner == peer).map(|t| t.key.clone()).collect();
+                    self.published.values().filter(|t| t.owner == *peer).map(|t| t.key.clone()).collect();
                 for key in keys {
                     self.published.remove(&key);
                 }
@@ -327,7 +327,7 @@ impl Room {
         }
     }
 
-    fn drop_subscriber(&mut self, peer: &str) {
+    fn drop_subscriber(&mut self, peer: &PeerId) {
         if let Some(sub) = self.participants.get_mut(peer).and_then(|p| p.subscribe.take()) {
             let pc = sub.peer.pc.clone();
             drop(sub);
@@ -338,7 +338,7 @@ impl Room {
     }
 
     async fn sync_all(&mut self) {
-        let peers: Vec<String> = self.participants.keys().cloned().collect();
+        let peers: Vec<PeerId> = self.participants.keys().cloned().collect();
         for peer in peers {
             self.sync(&peer).await;
         }
@@ -346,12 +346,12 @@ impl Room {
 
     /// Brings `peer`'s receiving connection in line with what others publish, offering anew if
     /// anything changed (or marking it to do so once the outstanding offer is answered).
-    async fn sync(&mut self, peer: &str) {
+    async fn sync(&mut self, peer: &PeerId) {
         let wanted: Vec<Arc<Published>> = self
             .order
             .iter()
             .filter_map(|k| self.published.get(k))
-            .filter(|t| t.owner != peer)
+            .filter(|t| t.owner != *peer)
             .cloned()
             .collect();
         let Some(p) = self.participants.get(peer) else { return };
@@ -417,7 +417,7 @@ impl Room {
             Ok(sdp) => {
                 sub.awaiting_answer = true;
                 sub.dirty = false;
-                tracing::debug!(room = %self.id, peer, tracks = sub.sending.len(), "offering a subscriber");
+                tracing::debug!(room = %self.id, %peer, tracks = sub.sending.len(), "offering a subscriber");
                 signals(Signal::SubscribeOffer { sdp: self.net.announce(sdp) });
             }
             Err(e) => tracing::warn!(room = %self.id, error = %e, "no offer for a subscriber"),
@@ -425,7 +425,7 @@ impl Room {
     }
 
     /// The subscriber answered our offer: forwarding starts, and any change since goes out.
-    async fn answered(&mut self, peer: &str, sdp: String) -> Result<(), MediaError> {
+    async fn answered(&mut self, peer: &PeerId, sdp: String) -> Result<(), MediaError> {
         let answer = RTCSessionDescription::answer(sdp).map_err(bad_sdp)?;
         let Some(sub) = self.participants.get_mut(peer).and_then(|p| p.subscribe.as_mut()) else {
             return Ok(());
@@ -435,7 +435,7 @@ impl Room {
         }
         sub.peer.pc.set_remote_description(answer).await.map_err(bad_sdp)?;
         sub.awaiting_answer = false;
-        tracing::debug!(room = %self.id, peer, "a subscriber answered");
+        tracing::debug!(room = %self.id, %peer, "a subscriber answered");
         start_forwarding(sub, &self.counters);
         let dirty = sub.dirty;
         self.flush_early(peer, Leg::Subscribe).await;
@@ -451,18 +451,22 @@ impl Room {
 
     /// WHEP: the client offers to receive; we answer with the camera and microphone of whoever
     /// published video last.
-    async fn egress(&mut self, peer: &str, offer: String) -> Result<String, MediaError> {
+    async fn egress(&mut self, peer: &PeerId, offer: String) -> Result<String, MediaError> {
         let offer = RTCSessionDescription::offer(offer).map_err(bad_sdp)?;
         let owner = self
             .order
             .iter()
             .rev()
             .filter_map(|k| self.published.get(k))
-            .find(|t| t.kind == RtpCodecKind::Video && t.stream_id == t.owner)
+            .find(|t| t.kind == RtpCodecKind::Video && t.stream_id == t.owner.as_str())
             .map(|t| t.owner.clone())
             .ok_or_else(|| failed("nothing is being published in this room yet"))?;
-        let tracks: Vec<Arc<Published>> =
-            self.published.values().filter(|t| t.owner == owner && t.stream_id == owner).cloned().collect();
+        let tracks: Vec<Arc<Published>> = self
+            .published
+            .values()
+            .filter(|t| t.owner == owner && t.stream_id == owner.as_str())
+            .cloned()
+            .collect();
         let generation = self.next_generation();
         let built = Peer::build(&self.net, self.me.clone(), peer, Leg::Subscribe, generation)
             .await

@@ -1,0 +1,60 @@
+//! The SQL of the room task: chat lines and the end of an ad-hoc room. (Who may enter a room
+//! is read in `access`; invites and device tokens keep their queries beside their flows.)
+
+use sqlx::Row;
+
+use super::protocol::ChatLine;
+use crate::db::{Db, new_id, now_ms};
+use crate::error::Result;
+use crate::ids::RoomId;
+
+/// The room's last `limit` chat lines, oldest first.
+pub async fn chat_history(db: &Db, room: &RoomId, limit: i64) -> Result<Vec<ChatLine>> {
+    let rows = sqlx::query(
+        "SELECT sender_id, sender_name, body, created_at FROM chat_messages WHERE room_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(room.as_str())
+    .bind(limit)
+    .fetch_all(db.read())
+    .await?;
+    let mut lines = rows
+        .iter()
+        .map(|r| {
+            Ok(ChatLine {
+                from: r.try_get::<Option<String>, _>("sender_id")?.unwrap_or_default(),
+                name: r.try_get("sender_name")?,
+                text: r.try_get("body")?,
+                at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    lines.reverse();
+    Ok(lines)
+}
+
+/// Keeps a chat line; it is shown only once this has returned.
+pub async fn store_chat(db: &Db, room: &RoomId, line: &ChatLine) -> Result<()> {
+    let insert = sqlx::query(
+        "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(room.as_str())
+    .bind(&line.from)
+    .bind(&line.name)
+    .bind(&line.text)
+    .bind(line.at);
+    db.execute(insert).await?;
+    Ok(())
+}
+
+/// The host ended the call: an ad-hoc room cannot be entered again (an appointment's or a
+/// review's room can).
+pub async fn end_adhoc(db: &Db, room: &RoomId) -> Result<()> {
+    let ended = sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
+        .bind(room.as_str())
+        .bind(now_ms());
+    db.execute(ended).await?;
+    Ok(())
+}
