@@ -9,6 +9,7 @@ mod hostile;
 mod imaging;
 mod load;
 mod media;
+mod notes;
 mod openapi;
 mod ops;
 mod pages;

@@ -125,6 +125,26 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             Some(json!({"status": "completed"})),
             [Unauth, Deny, Hidden, Ok],
         ),
+        // Notes: admins read, only the appointment's doctor writes.
+        (Method::GET, "/api/v1/appointments/{id}/note", None, owner),
+        (
+            Method::PUT,
+            "/api/v1/appointments/{id}/note",
+            Some(json!({"version": 0})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
+        (
+            Method::POST,
+            "/api/v1/appointments/{id}/note/sign",
+            Some(json!({"version": 1})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
+        (
+            Method::POST,
+            "/api/v1/appointments/{id}/note/addenda",
+            Some(json!({"text": "x"})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
         (Method::POST, "/api/v1/appointments/{id}/cancel", Some(json!({"reason": "r"})), owner),
         (Method::POST, "/api/v1/me/calendar-feed", None, any),
         (Method::DELETE, "/api/v1/me/calendar-feed", None, any),

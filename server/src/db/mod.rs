@@ -123,7 +123,7 @@ impl Db {
             .connect_with(options.clone())
             .await
             .with_context(connecting)?;
-        migrator().run(&write_pool).await.context("applying migrations")?;
+        migrator(engine).run(&write_pool).await.context("applying migrations")?;
         let reads = pool(size, true).connect_with(options).await.with_context(connecting)?;
         let writes = match engine {
             Engine::Sqlite => Writes::Sqlite(sqlite_writer::Writer::start(write_pool, settings)),
@@ -230,9 +230,15 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
     Ok(())
 }
 
-/// The migrations compiled into the binary, so a deployment needs no files beside it.
-pub fn migrator() -> Migrator {
-    let sources: [(i64, &str, &'static str); 10] = [
+/// The migrations compiled into the binary, so a deployment needs no files beside it. Most are
+/// one file for both engines; where the engines' SQL differs (triggers), a migration has one
+/// file per engine under the same version.
+pub fn migrator(engine: Engine) -> Migrator {
+    let frozen = match engine {
+        Engine::Sqlite => include_str!("../../../migrations/0012_notes_frozen.sqlite.sql"),
+        Engine::Postgres => include_str!("../../../migrations/0012_notes_frozen.postgres.sql"),
+    };
+    let sources: [(i64, &str, &'static str); 12] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -243,6 +249,8 @@ pub fn migrator() -> Migrator {
         (8, "imaging", include_str!("../../../migrations/0008_imaging.sql")),
         (9, "finding_frame", include_str!("../../../migrations/0009_finding_frame.sql")),
         (10, "review_coordinator_idx", include_str!("../../../migrations/0010_review_coordinator_idx.sql")),
+        (11, "notes", include_str!("../../../migrations/0011_notes.sql")),
+        (12, "notes_frozen", frozen),
     ];
     Migrator::with_migrations(
         sources
