@@ -8,7 +8,7 @@ use consilium_tests::browser::{Browser, DESKTOP, PHONE};
 use super::{demo_app, login_of, sign_in};
 
 /// Books Dr. Hart's next free slot for Nora Berg (as the demo admin): the appointment.
-async fn book_demo_consultation(app: &TestApp, logins: &[DemoLogin]) -> serde_json::Value {
+pub(crate) async fn book_demo_consultation(app: &TestApp, logins: &[DemoLogin]) -> serde_json::Value {
     let admin = login_of(logins, "admin@");
     let (_, token) = app
         .send_json(

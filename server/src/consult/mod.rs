@@ -94,6 +94,8 @@ struct RoomPage {
     img_i18n: String,
     /// In a case review, for clinicians: the agenda's cases a shared image can belong to.
     cases: Vec<(String, String)>,
+    /// In an appointment's room, for its doctor: the note editor beside the call.
+    note: Option<crate::records::notes::pages::NoteOnPage>,
 }
 
 /// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat), for account
@@ -107,10 +109,26 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<axum::response::Response> {
     let (admission::Entrant { access, .. }, _) =
-        admission::entrant(&state, user, &headers, &id, &addr).await?;
+        admission::entrant(&state, user.clone(), &headers, &id, &addr).await?;
+    let note = match &user {
+        Some(u) if access.role == access::RoomRole::Host => {
+            let appointment =
+                crate::scheduling::db::appointment_by_room(&mut *state.db.acquire().await?, &id).await?;
+            match appointment {
+                Some(a) => {
+                    let on_page =
+                        crate::records::notes::pages::on_page(&state, u, &addr, &a, &page.tr).await?;
+                    on_page.editor.is_some().then_some(on_page)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {
+        note,
         cases,
         img_i18n,
         page,

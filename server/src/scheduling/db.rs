@@ -344,6 +344,13 @@ pub async fn appointment(conn: &mut AnyConnection, id: &str) -> Result<Option<Ap
     row.as_ref().map(appointment_from).transpose()
 }
 
+/// The appointment whose room this is, if it is an appointment's.
+pub async fn appointment_by_room(conn: &mut AnyConnection, room_id: &str) -> Result<Option<Appointment>> {
+    let sql = format!("{APPOINTMENT_SELECT} WHERE a.room_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id).fetch_optional(conn).await?;
+    row.as_ref().map(appointment_from).transpose()
+}
+
 /// Filter for appointment lists; `None` fields do not restrict.
 #[derive(Debug, Default)]
 pub struct AppointmentFilter {

@@ -15,6 +15,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("images.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/images.js")),
     ("analyse.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/analyse.js")),
     ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/ui.js")),
+    ("note.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/note.js")),
 ];
 
 /// `GET /static/{file}`.

@@ -10,4 +10,5 @@
 pub mod db;
 pub mod handlers;
 pub mod model;
+pub mod pages;
 pub mod service;

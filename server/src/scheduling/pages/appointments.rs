@@ -85,6 +85,7 @@ struct AppointmentPage {
     is_clinician: bool,
     notice: Option<&'static str>,
     findings: Vec<crate::diagnosis::findings::RecordEntry>,
+    note: crate::records::notes::pages::NoteOnPage,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +114,9 @@ pub async fn detail(
         _ => None,
     };
     let findings = crate::diagnosis::findings::record_for_room(&state.db, &a.room_id).await?;
+    let note = crate::records::notes::pages::on_page(&state, &user, &addr, &a, &page.tr).await?;
     let t = AppointmentPage {
+        note,
         findings,
         when: moment(start, &zone(&user.timezone), &page.tr),
         doctor_time: moment(start, &zone(&doctor_tz), &page.tr),
