@@ -330,3 +330,122 @@ async fn the_database_itself_refuses_to_change_or_delete_what_is_signed() {
         (true, 1)
     );
 }
+
+/// kill -9 while eight doctors' tabs save drafts: after the restart every note is one whole
+/// save (all its sections from the same save), at least as new as the last one acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_saved_during_kill_9_is_there_whole_or_not_at_all() {
+    let dir = std::env::temp_dir().join(format!("consilium-note-crash-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = match consilium_tests::test_postgres() {
+        Some(server) => Some(consilium_tests::fresh_postgres_database(&server).await.unwrap()),
+        None => None,
+    };
+    let (mut child, base) = crate::storage::start_child(&dir, db.as_deref()).await;
+    let admin = std::fs::read_to_string(dir.join("admin-token")).unwrap();
+    let http = reqwest::Client::new();
+    let send = |token: &str, m: Method, path: &str, body: Value| {
+        http.request(m, format!("{base}{path}")).bearer_auth(token).json(&body).send()
+    };
+    let json_of = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
+    let user = json_of(
+        send(&admin, Method::POST, "/api/v1/users", json!({"email": "doc@crash.example", "name": "Dr Crash", "role": "doctor", "password": "long enough password", "timezone": "UTC"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let doctor_id = user["id"].as_str().unwrap().to_string();
+    let patient = json_of(
+        send(&admin, Method::POST, "/api/v1/users", json!({"email": "pat@crash.example", "name": "Pat", "role": "patient", "password": "long enough password", "timezone": "UTC"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let rules: Vec<_> = (1..=7).map(|d| json!({"weekday": d, "start": "00:00", "end": "23:30"})).collect();
+    let r = send(
+        &admin,
+        Method::PUT,
+        &format!("/api/v1/doctors/{doctor_id}/availability"),
+        json!({"consult_minutes": 30, "rules": rules}),
+    );
+    assert_eq!(r.await.unwrap().status(), 200);
+    let login = json_of(
+        send(
+            "",
+            Method::POST,
+            "/api/v1/auth/token",
+            json!({"email": "doc@crash.example", "password": "long enough password"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let doctor = login["access_token"].as_str().unwrap().to_string();
+    let mut appointments = Vec::new();
+    for day in 1..=8 {
+        let at = format!("2031-02-{day:02}T10:00:00Z");
+        let a = json_of(
+            send(
+                &admin,
+                Method::POST,
+                "/api/v1/appointments",
+                json!({"doctor_id": doctor_id, "patient_id": patient["id"], "starts_at": at}),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        appointments.push(a["id"].as_str().unwrap().to_string());
+    }
+    // Each writer saves its appointment's note over and over; every section says which save.
+    let acked =
+        std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, (i64, String)>::new()));
+    let writers = appointments.iter().map(|a| {
+        let (send, acked, doctor) = (&send, acked.clone(), &doctor);
+        async move {
+            let mut version = 0;
+            for k in 0.. {
+                let marker = format!("save {k} ").repeat(200);
+                let body = json!({"version": version, "subjective": marker, "objective": marker, "assessment": marker, "plan": marker, "instructions": marker});
+                let Ok(r) = send(doctor, Method::PUT, &format!("/api/v1/appointments/{a}/note"), body).await else { break };
+                if r.status() != 200 {
+                    break;
+                }
+                let Ok(n) = r.json::<Value>().await else { break };
+                version = n["version"].as_i64().unwrap();
+                acked.lock().unwrap().insert(a.clone(), (version, marker));
+            }
+        }
+    });
+    let killer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+    };
+    tokio::join!(join_all(writers), killer);
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() == appointments.len(), "every writer had a save acknowledged: {}", acked.len());
+    let (_child, base) = crate::storage::start_child(&dir, db.as_deref()).await;
+    for (a, (version, marker)) in &acked {
+        let n: Value = http
+            .get(format!("{base}/api/v1/appointments/{a}/note"))
+            .bearer_auth(&doctor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let stored = n["version"].as_i64().unwrap();
+        assert!(stored >= *version, "acknowledged version {version} of {a} is lost (found {stored})");
+        let sections: Vec<&str> = ["subjective", "objective", "assessment", "plan", "instructions"]
+            .iter()
+            .map(|s| n[s].as_str().unwrap())
+            .collect();
+        assert!(sections.iter().all(|s| *s == sections[0]), "a half-written note for {a}");
+        if stored == *version {
+            assert_eq!(sections[0], marker.trim(), "the acknowledged save of {a}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -148,7 +148,7 @@ async fn crash_child_server() {
 }
 
 /// Starts the child server on `dir` (and `db`); its address once it listens.
-async fn start_child(dir: &std::path::Path, db: Option<&str>) -> (tokio::process::Child, String) {
+pub(crate) async fn start_child(dir: &std::path::Path, db: Option<&str>) -> (tokio::process::Child, String) {
     let _ = std::fs::remove_file(dir.join("addr"));
     let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
     cmd.args(["storage::crash_child_server", "--exact", "--test-threads=1"])
