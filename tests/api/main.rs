@@ -12,6 +12,7 @@ mod media;
 mod notes;
 mod openapi;
 mod ops;
+mod outcomes;
 mod pages;
 mod reminders;
 mod reviews;

@@ -29,6 +29,7 @@ pub(crate) struct Ids {
     pub(crate) appointment: String,
     pub(crate) exception: String,
     pub(crate) review: String,
+    pub(crate) case: String,
     pub(crate) room: String,
 }
 
@@ -177,6 +178,19 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             Some(json!({"response": "accepted"})),
             [Unauth, Hidden, Hidden, Deny],
         ),
+        (Method::GET, "/api/v1/reviews/{id}/cases/{case_id}/outcome", None, owner),
+        (
+            Method::PUT,
+            "/api/v1/reviews/{id}/cases/{case_id}/outcome",
+            Some(json!({"version": 0})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
+        (
+            Method::POST,
+            "/api/v1/reviews/{id}/cases/{case_id}/outcome/sign",
+            Some(json!({"version": 1})),
+            [Unauth, Hidden, Hidden, Deny],
+        ),
         (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
         (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
         (Method::GET, "/api/v1/models", None, any),
@@ -211,7 +225,7 @@ pub(crate) fn concrete(template: &str, ids: &Ids) -> String {
     } else {
         &ids.appointment
     };
-    template.replace("{exception_id}", &ids.exception).replace("{id}", id)
+    template.replace("{exception_id}", &ids.exception).replace("{case_id}", &ids.case).replace("{id}", id)
 }
 
 #[tokio::test]
@@ -235,6 +249,7 @@ async fn the_document_lists_exactly_the_routes_of_the_table() {
         appointment: String::new(),
         exception: String::new(),
         review: String::new(),
+        case: String::new(),
         room: String::new(),
     };
     let tabled: BTreeSet<String> =
@@ -283,6 +298,16 @@ pub(crate) async fn fixture(app: &TestApp) -> Ids {
         )
         .await;
     assert_eq!(s, 201, "{r}");
+    let review = r["id"].as_str().unwrap().to_string();
+    let (s, c) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/reviews/{review}/cases"),
+            Some(&doctor.token),
+            &json!({"patient_id": patient.user.id, "question": "Which treatment?"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
     let (_, a) = app.get_json(&format!("/api/v1/appointments/{appointment}"), Some(&admin.token)).await;
     let room = a["room_id"].as_str().unwrap().to_string();
     Ids {
@@ -290,7 +315,8 @@ pub(crate) async fn fixture(app: &TestApp) -> Ids {
         doctor: doctor.user.id,
         appointment,
         exception: e["id"].as_str().unwrap().into(),
-        review: r["id"].as_str().unwrap().into(),
+        review,
+        case: c["cases"][0]["id"].as_str().unwrap().into(),
         room,
     }
 }

@@ -234,11 +234,17 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
 /// one file for both engines; where the engines' SQL differs (triggers), a migration has one
 /// file per engine under the same version.
 pub fn migrator(engine: Engine) -> Migrator {
-    let frozen = match engine {
-        Engine::Sqlite => include_str!("../../../migrations/0012_notes_frozen.sqlite.sql"),
-        Engine::Postgres => include_str!("../../../migrations/0012_notes_frozen.postgres.sql"),
+    let (frozen, outcomes_frozen) = match engine {
+        Engine::Sqlite => (
+            include_str!("../../../migrations/0012_notes_frozen.sqlite.sql"),
+            include_str!("../../../migrations/0014_case_outcomes_frozen.sqlite.sql"),
+        ),
+        Engine::Postgres => (
+            include_str!("../../../migrations/0012_notes_frozen.postgres.sql"),
+            include_str!("../../../migrations/0014_case_outcomes_frozen.postgres.sql"),
+        ),
     };
-    let sources: [(i64, &str, &'static str); 12] = [
+    let sources: [(i64, &str, &'static str); 14] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -251,6 +257,8 @@ pub fn migrator(engine: Engine) -> Migrator {
         (10, "review_coordinator_idx", include_str!("../../../migrations/0010_review_coordinator_idx.sql")),
         (11, "notes", include_str!("../../../migrations/0011_notes.sql")),
         (12, "notes_frozen", frozen),
+        (13, "case_outcomes", include_str!("../../../migrations/0013_case_outcomes.sql")),
+        (14, "case_outcomes_frozen", outcomes_frozen),
     ];
     Migrator::with_migrations(
         sources

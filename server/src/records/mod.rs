@@ -1,19 +1,32 @@
-//! Records: the audit log and consultation notes ([`notes`]); case-review decisions next.
+//! Records: the audit log, consultation notes ([`notes`]) and case-review outcomes
+//! ([`outcomes`]).
 
 pub mod audit;
 pub mod handlers;
 pub mod notes;
+pub mod outcomes;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// `/api/v1/audit` and `/api/v1/appointments/{id}/note*`.
+/// The SHA-256, in hex, of `value` as canonical JSON (fields in declaration order): what a
+/// signature on a note, an addendum or a case outcome covers.
+pub fn sha256_json(value: &impl serde::Serialize) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(value).expect("a signed record serializes");
+    sha2::Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `/api/v1/audit`, `/api/v1/appointments/{id}/note*` and
+/// `/api/v1/reviews/{id}/cases/{case_id}/outcome*`.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list_audit))
         .routes(routes!(notes::handlers::read, notes::handlers::save))
         .routes(routes!(notes::handlers::sign))
         .routes(routes!(notes::handlers::add_addendum))
+        .routes(routes!(outcomes::handlers::read, outcomes::handlers::save))
+        .routes(routes!(outcomes::handlers::sign))
 }

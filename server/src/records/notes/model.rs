@@ -2,7 +2,6 @@
 //! its addenda, and the checks on what is written (sizes, diagnosis codes).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{AppError, Result};
@@ -253,8 +252,7 @@ pub fn check_addendum(text: &str) -> Result<String> {
 /// The hash a signature covers: the note's content with whose note it is, who signed and when,
 /// as canonical JSON (fields in a fixed order), SHA-256 in hex.
 pub fn content_hash(subject: &Signed<'_>) -> String {
-    let json = serde_json::to_vec(subject).expect("a note serializes");
-    Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+    crate::records::sha256_json(subject)
 }
 
 /// What a signature is over.
