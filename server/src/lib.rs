@@ -228,6 +228,7 @@ fn page_routes() -> Router<AppState> {
         .route("/reviews", get(scheduling::reviews::pages::list).post(scheduling::reviews::pages::create))
         .route("/reviews/{id}", get(scheduling::reviews::pages::detail))
         .route("/reviews/{id}/cases", post(scheduling::reviews::pages::add_case))
+        .route("/reviews/{id}/cases/{case_id}/outcome", post(records::outcomes::pages::submit))
         .route("/reviews/{id}/schedule", post(scheduling::reviews::pages::schedule))
         .route("/reviews/{id}/rsvp", post(scheduling::reviews::pages::rsvp))
         .route("/reviews/{id}/cancel", post(scheduling::reviews::pages::cancel))

@@ -331,6 +331,19 @@ fn page_forms(ids: &Ids, doctor: &str) -> Vec<(String, Vec<(&'static str, String
             format!("/reviews/{}/cases", ids.review),
             vec![("patient_id", ids.patient.clone()), ("question", "q".into()), ("notes", "n".into())],
         ),
+        (
+            format!("/reviews/{}/cases/{}/outcome", ids.review, ids.case),
+            vec![
+                ("version", "0".into()),
+                ("presenter_id", doctor.into()),
+                ("question", "q".into()),
+                ("discussion", "d".into()),
+                ("recommendation", "surgery".into()),
+                ("recommendation_text", "t".into()),
+                ("responsible_id", doctor.into()),
+                ("action", "sign".into()),
+            ],
+        ),
         (format!("/reviews/{}/schedule", ids.review), vec![("starts_at", slot.clone())]),
         (
             format!("/reviews/{}/rsvp", ids.review),

@@ -49,10 +49,16 @@ async fn board() -> Board {
     for d in [&coordinator, &expert, &declined] {
         crate::scheduling::open_every_day(&app, &admin.token, &d.user.id).await;
     }
-    let (s, p) = app.get_json(&format!("/api/v1/reviews/{review}/proposals?limit=1"), Some(&coordinator.token)).await;
+    let (s, p) =
+        app.get_json(&format!("/api/v1/reviews/{review}/proposals?limit=1"), Some(&coordinator.token)).await;
     assert_eq!(s, 200, "{p}");
     let (s, r) = app
-        .send_json(Method::POST, &format!("/api/v1/reviews/{review}/schedule"), Some(&coordinator.token), &json!({"starts_at": p[0]["starts_at"]}))
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/reviews/{review}/schedule"),
+            Some(&coordinator.token),
+            &json!({"starts_at": p[0]["starts_at"]}),
+        )
         .await;
     assert_eq!(s, 200, "{r}");
     let (s, r) = app
@@ -198,4 +204,56 @@ async fn saves_at_once_let_exactly_one_through_and_a_cancelled_review_takes_none
         .await;
     assert_eq!(s, 200);
     assert_eq!(b.save(&b.coordinator.token, b.outcome(1)).await.0, 409);
+}
+
+#[tokio::test]
+async fn the_review_page_form_saves_a_draft_then_signs_it() {
+    let b = board().await;
+    let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
+    let post = |form: Vec<(&str, String)>| {
+        b.app
+            .http
+            .post(b.app.url(&format!("/reviews/{}/cases/{}/outcome", b.review, b.case)))
+            .header("cookie", format!("consilium_session={jar}"))
+            .form(&form)
+            .send()
+    };
+    let page = || async {
+        let r = b
+            .app
+            .http
+            .get(b.app.url(&format!("/reviews/{}", b.review)))
+            .header("cookie", format!("consilium_session={jar}"))
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    };
+    let form = |version: &str, action: &str| {
+        vec![
+            ("version", version.to_string()),
+            ("presenter_id", b.expert.user.id.clone()),
+            ("question", String::new()),
+            ("discussion", "Node-positive on imaging.".to_string()),
+            ("recommendation", "radiotherapy".to_string()),
+            ("recommendation_text", "Short-course radiotherapy.".to_string()),
+            ("responsible_id", b.coordinator.user.id.clone()),
+            ("action", action.to_string()),
+        ]
+    };
+    let r = post(form("0", "save")).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(page().await.contains("Node-positive on imaging."));
+    // A stale form is refused on the page, with who saved.
+    let r = post(form("0", "save")).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains(&b.coordinator.user.name));
+    let mut bad = form("1", "save");
+    bad[4].1 = "homeopathy".into();
+    assert_eq!(post(bad).await.unwrap().status(), 422);
+    let r = post(form("1", "sign")).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let html = page().await;
+    assert!(html.contains("Signed by") && html.contains("Radiotherapy"), "the signed outcome shows");
+    assert!(!html.contains("name=\"recommendation\""), "and no form for it any more");
 }

@@ -234,5 +234,25 @@ async fn a_coordinator_plans_a_review_across_three_time_zones() {
     b.click("button[value=accepted]").await;
     b.wait_for_text("main", "已接受").await;
     b.screenshot("review-accepted-zh-CN-phone").await;
+    // The admin planned it, so an expert who accepted writes and signs the case's outcome.
+    b.eval("document.querySelector('form.outcome select[name=presenter_id]').selectedIndex = 1; return null")
+        .await;
+    b.fill("form.outcome textarea[name=discussion]", "Dermoscopy suggests a dysplastic naevus.").await;
+    b.eval("document.querySelector('form.outcome select[name=recommendation]').value = 'surveillance'; return null").await;
+    b.fill("form.outcome textarea[name=recommendation_text]", "Photograph and review in three months.").await;
+    b.click("form.outcome button[value=sign]").await;
+    b.wait_for_text("main", "签署人").await;
+    let shown = b.text("main").await;
+    assert!(shown.contains("随访观察") && shown.contains("Photograph and review"), "{shown}");
+    b.screenshot("review-outcome-signed-zh-CN-phone").await;
+    b.close().await;
+    // The admin sees the signed outcome on a desktop, in English.
+    let Some(b) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    b.goto(&app.url("/reviews")).await;
+    b.client.find(fantoccini::Locator::LinkText("Skin cancer board")).await.unwrap().click().await.unwrap();
+    b.wait_for_text("main", "Surveillance").await;
+    b.eval("document.querySelector('.case .outcome').scrollIntoView(); return null").await;
+    b.screenshot("review-outcome-signed-en-desktop").await;
     b.close().await;
 }

@@ -48,6 +48,13 @@ pub async fn for_case(conn: &mut AnyConnection, case_id: &str) -> Result<Option<
     row.as_ref().map(view).transpose()
 }
 
+/// Every saved outcome of a review's cases.
+pub async fn for_review(conn: &mut AnyConnection, review_id: &str) -> Result<Vec<OutcomeView>> {
+    let sql = format!("{SELECT} WHERE o.review_id = $1");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(review_id).fetch_all(conn).await?;
+    rows.iter().map(view).collect()
+}
+
 /// Whether `user_id` is an active doctor.
 pub async fn is_doctor(conn: &mut AnyConnection, user_id: &str) -> Result<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM users WHERE id = $1 AND role = 'doctor' AND active = 1")

@@ -46,7 +46,8 @@ pub async fn save(
     Ok(Json(service::save(&state.db, &user, &addr, &id, &case_id, input).await?))
 }
 
-/// The coordinator signs the outcome at `version`; it is frozen from then on and the patient
+/// The coordinator signs the outcome at `version` (an expert who accepted, when the
+/// coordinator is not a clinician); it is frozen from then on and the patient
 /// can read it. A recommendation is needed.
 #[utoipa::path(post, path = "/api/v1/reviews/{id}/cases/{case_id}/outcome/sign", tag = "records",
     params(("id" = String, Path), ("case_id" = String, Path)), request_body = SignOutcome,

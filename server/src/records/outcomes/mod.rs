@@ -6,4 +6,5 @@
 pub mod db;
 pub mod handlers;
 pub mod model;
+pub mod pages;
 pub mod service;

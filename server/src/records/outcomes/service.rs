@@ -1,7 +1,8 @@
 //! The flows of a case outcome: read it, save a draft, sign it.
 //!
 //! Who: the review's coordinator and its experts (not those who declined) write drafts, in the
-//! call or after it; only the coordinator signs. Admins read but never write. The case's
+//! call or after it; the coordinator signs (an expert who accepted, when the coordinator is not
+//! a clinician). Admins read but never write. The case's
 //! patient reads a signed outcome without the discussion. Anyone else gets 404.
 
 use super::db::{self, Case};
@@ -16,7 +17,7 @@ use crate::scheduling::model::iso;
 use crate::scheduling::reviews::model::{Review, ReviewCase};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Standing {
+pub enum Standing {
     Coordinator,
     Expert,
     Admin,
@@ -97,6 +98,57 @@ pub async fn read(
         .detail(format!("review {review_id} version {}", view.version));
     audit::record_read(db, &Actor::user(user, addr), event).await?;
     Ok(view)
+}
+
+/// The outcomes of all of a review's cases, in agenda order, for someone who may see the
+/// review (its clinicians and admins): one query, and one audit row per patient whose
+/// outcome was read, in one transaction.
+pub async fn read_review(
+    db: &Db,
+    user: &CurrentUser,
+    addr: &str,
+    review: &Review,
+) -> Result<Vec<OutcomeView>> {
+    let on_panel = is_panel_member(review, &user.id) || review.experts.iter().any(|e| e.expert_id == user.id);
+    if user.role != Role::Admin && !on_panel {
+        return Err(AppError::NotFound("review"));
+    }
+    let mut saved = db::for_review(&mut *db.acquire().await?, &review.id).await?;
+    let views: Vec<OutcomeView> = review
+        .cases
+        .iter()
+        .map(|c| match saved.iter().position(|o| o.case_id == c.id) {
+            Some(i) => saved.swap_remove(i),
+            None => empty(review, c),
+        })
+        .collect();
+    let mut patients: Vec<&str> =
+        views.iter().filter(|o| o.id.is_some()).map(|o| o.patient_id.as_str()).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    if !patients.is_empty() {
+        let mut tx = db.write().await?;
+        let actor = Actor::user(user, addr);
+        for patient in patients {
+            let event = Event::new("outcome.read").object("review", &review.id).patient(Some(patient));
+            audit::record(&mut tx, &actor, event).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(views)
+}
+
+/// The coordinator signs; when the coordinator is not a clinician (an admin planned the
+/// review), an expert who accepted the invitation signs in their place.
+pub async fn may_sign(db: &Db, review: &Review, user: &CurrentUser, standing: Standing) -> Result<bool> {
+    Ok(match standing {
+        Standing::Coordinator => true,
+        Standing::Expert => {
+            review.experts.iter().any(|e| e.expert_id == user.id && e.response == "accepted")
+                && !db::is_doctor(&mut *db.acquire().await?, &review.coordinator_id).await?
+        }
+        Standing::Admin | Standing::Patient => false,
+    })
 }
 
 /// The review and case, for someone who may write the outcome.
@@ -216,8 +268,8 @@ pub async fn sign(
     case_id: &str,
     input: SignOutcome,
 ) -> Result<OutcomeView> {
-    let (_, case, standing) = writer(db, user, review_id, case_id).await?;
-    if standing != Standing::Coordinator {
+    let (review, case, standing) = writer(db, user, review_id, case_id).await?;
+    if !may_sign(db, &review, user, standing).await? {
         return Err(AppError::Forbidden);
     }
     let by = Saver { id: &user.id, name: &user.name, at: now_ms() };

@@ -159,6 +159,11 @@ struct ReviewPage {
     patients: Vec<(String, String)>,
     error: Option<String>,
     findings: Vec<crate::diagnosis::findings::RecordEntry>,
+    /// The agenda's cases with their outcomes.
+    cases: Vec<crate::records::outcomes::pages::CaseView>,
+    /// The review's clinicians (presenter and responsible lists) and the recommendations.
+    panel: Vec<(String, String)>,
+    recommendations: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Deserialize)]
@@ -207,7 +212,11 @@ async fn review_page(
         Vec::new()
     };
     let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id).await?;
+    let cases = crate::records::outcomes::pages::cases(state, user, addr, &r, &page.tr).await?;
     let t = ReviewPage {
+        panel: crate::records::outcomes::pages::panel(&r),
+        recommendations: crate::records::outcomes::pages::recommendations(&page.tr),
+        cases,
         findings,
         when: when(&page, &r, &zone(&user.timezone)),
         status: status_label(&page, &r.status),
@@ -235,6 +244,21 @@ pub async fn detail(
     review_page(&state, page, &user, &addr, &id, q.find.is_some(), None).await
 }
 
+/// The review page again with `e` shown, answered with `e`'s status (a refused form).
+pub async fn page_with_error(
+    state: &AppState,
+    page: PageCtx,
+    user: &CurrentUser,
+    addr: &str,
+    id: &str,
+    e: AppError,
+) -> Result<Response> {
+    let status = e.status();
+    let mut resp = review_page(state, page, user, addr, id, false, Some(e.to_string())).await?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
 async fn after(
     state: &AppState,
     page: PageCtx,
@@ -246,10 +270,7 @@ async fn after(
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/reviews/{id}")).into_response()),
         Err(e @ (AppError::Validation { .. } | AppError::Conflict(_))) => {
-            let status = e.status();
-            let mut resp = review_page(state, page, user, addr, id, false, Some(e.to_string())).await?;
-            *resp.status_mut() = status;
-            Ok(resp)
+            page_with_error(state, page, user, addr, id, e).await
         }
         Err(e) => Err(e),
     }
