@@ -344,6 +344,7 @@ fn page_forms(ids: &Ids, doctor: &str) -> Vec<(String, Vec<(&'static str, String
                 ("action", "sign".into()),
             ],
         ),
+        (format!("/patients/{}/emergency", ids.patient), vec![("reason", "unconscious in the ER".into())]),
         (format!("/reviews/{}/schedule", ids.review), vec![("starts_at", slot.clone())]),
         (
             format!("/reviews/{}/rsvp", ids.review),

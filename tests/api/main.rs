@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod chart;
 mod cli;
 mod diagnosis;
 mod hostile;

@@ -193,6 +193,14 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
         ),
         (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
         (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
+        (Method::GET, "/api/v1/patients/{id}/chart", None, owner),
+        (
+            Method::POST,
+            "/api/v1/patients/{id}/emergency-access",
+            Some(json!({"reason": "unconscious in the emergency room"})),
+            [Unauth, Deny, Ok, Deny],
+        ),
+        (Method::GET, "/api/v1/emergency-access", None, admin),
         (Method::GET, "/api/v1/models", None, any),
         // Image and finding ids that do not exist: 401 first, then 404 for everyone.
         (Method::GET, "/api/v1/images/{id}/display", None, [Unauth, Hidden, Hidden, Hidden]),
@@ -214,7 +222,7 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
 }
 
 pub(crate) fn concrete(template: &str, ids: &Ids) -> String {
-    let id = if template.starts_with("/api/v1/users/") {
+    let id = if template.starts_with("/api/v1/users/") || template.starts_with("/api/v1/patients/") {
         &ids.patient
     } else if template.starts_with("/api/v1/doctors/") {
         &ids.doctor

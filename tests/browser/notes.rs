@@ -85,3 +85,36 @@ async fn a_doctor_writes_signs_and_amends_a_note_and_the_patient_reads_it_on_a_p
     doctor.screenshot("note-signed-zh-CN-phone").await;
     doctor.close().await;
 }
+
+/// A doctor with no care relationship opens Nora's chart only by emergency access, with a
+/// reason; the admin report shows it.
+#[tokio::test]
+async fn another_doctor_opens_a_chart_by_emergency_access_and_the_admin_report_shows_it() {
+    let (app, logins) = demo_app().await;
+    let appt = book_demo_consultation(&app, &logins).await;
+    let nora = appt["patient_id"].as_str().unwrap().to_string();
+    let chart = app.url(&format!("/patients/{nora}"));
+    let Some(b) = Browser::start("zh-CN", PHONE).await else { return };
+    sign_in(&b, &app, login_of(&logins, "lucas.moreno@")).await;
+    b.goto(&chart).await;
+    b.wait_for_text("main", "紧急访问").await;
+    b.screenshot("chart-closed-zh-CN-phone").await;
+    b.fill("textarea[name=reason]", "Unconscious in the emergency room, no history available").await;
+    b.click("form[action$='/emergency'] button").await;
+    b.wait_for_text("main", "您通过紧急访问打开了此病历").await;
+    let shown = b.text("main").await;
+    assert!(shown.contains("Nora Berg") && shown.contains("Dr. Amelia Hart"), "{shown}");
+    b.screenshot("chart-emergency-zh-CN-phone").await;
+    b.close().await;
+
+    let Some(b) = Browser::start("en", DESKTOP).await else { return };
+    sign_in(&b, &app, login_of(&logins, "admin@")).await;
+    b.goto(&app.url("/admin/emergency-access")).await;
+    let report = b.wait_for_text("main", "Unconscious in the emergency room").await;
+    assert!(report.contains("Lucas Moreno") && report.contains("Nora Berg"), "{report}");
+    b.screenshot("admin-emergency-en-desktop").await;
+    b.goto(&chart).await;
+    b.wait_for_text("main", "Patient chart").await;
+    b.screenshot("chart-admin-en-desktop").await;
+    b.close().await;
+}

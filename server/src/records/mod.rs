@@ -2,6 +2,7 @@
 //! ([`outcomes`]).
 
 pub mod audit;
+pub mod chart;
 pub mod handlers;
 pub mod notes;
 pub mod outcomes;
@@ -29,4 +30,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(notes::handlers::add_addendum))
         .routes(routes!(outcomes::handlers::read, outcomes::handlers::save))
         .routes(routes!(outcomes::handlers::sign))
+        .routes(routes!(chart::handlers::chart))
+        .routes(routes!(chart::handlers::emergency_access))
+        .routes(routes!(chart::handlers::report))
 }

@@ -49,7 +49,7 @@ pub struct ApptRow {
     pub status_code: &'static str,
 }
 
-pub(super) fn status_label(page: &PageCtx, s: Status) -> &'static str {
+pub(crate) fn status_label(page: &PageCtx, s: Status) -> &'static str {
     match s {
         Status::Booked => page.tr.t("appt.status.booked"),
         Status::Cancelled => page.tr.t("appt.status.cancelled"),
