@@ -449,3 +449,46 @@ async fn a_draft_saved_during_kill_9_is_there_whole_or_not_at_all() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The call's chat and shared images appear in the consultation's record, with authors, and
+/// reading them is audited.
+#[tokio::test]
+async fn the_chat_and_images_of_the_call_are_in_the_consultation_record() {
+    let v = visit().await;
+    let (_, a) =
+        v.app.get_json(&format!("/api/v1/appointments/{}", v.appointment), Some(&v.doctor.token)).await;
+    let room = a["room_id"].as_str().unwrap().to_string();
+    let mut doctor = crate::rooms::connect(&v.app, &room, &v.doctor.token).await.unwrap();
+    crate::rooms::until(&mut doctor, "welcome").await;
+    crate::rooms::send(&mut doctor, json!({"type": "chat", "text": "Please show me the rash."})).await;
+    crate::rooms::until(&mut doctor, "chat").await;
+    let r = v
+        .app
+        .request(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/images?filename=rash.jpg"),
+            Some(&v.doctor.token),
+        )
+        .body(consilium_tests::test_data("photo.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for who in [&v.doctor, &v.patient] {
+        let jar = v.app.browser_login(&who.email, &who.password).await;
+        let html = v
+            .app
+            .http
+            .get(v.app.url(&format!("/appointments/{}", v.appointment)))
+            .header("cookie", format!("consilium_session={jar}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Please show me the rash.") && html.contains("rash.jpg"), "{}", who.email);
+    }
+    let reads = v.app.audit_actions().await.iter().filter(|r| r["action"] == "room.record_read").count();
+    assert_eq!(reads, 2);
+}

@@ -1,6 +1,12 @@
-//! Record benchmarks: note autosave with 32 clinicians saving at once.
+//! Record benchmarks: note autosave with 32 clinicians saving at once, and the chart of a
+//! patient with a long history.
 //!
 //!     cargo bench -p consilium-tests --bench records
+//!
+//! The chart: a patient with 200 consultations, 200 signed notes each with an addendum, 500
+//! signed-off findings on 500 shared images and 50 signed case-review outcomes (written straight
+//! into the database), read through `GET /api/v1/patients/{id}/chart` and the `/patients/{id}`
+//! page; baseline, interleaved: `GET /api/v1/appointments/{id}` (one row, audited the same way).
 //!
 //! Each clinician saves their own appointment's note (the whole SOAP draft, about 2 KB) again
 //! and again, each save from the version the last one returned, as the editor does. The
@@ -158,6 +164,119 @@ async fn autosave(app: &TestApp, engine: &str) {
     );
 }
 
+/// Writes the long history straight into the database; returns the patient and one appointment.
+async fn history(app: &TestApp, doctor: &TestUser, patient: &TestUser) -> String {
+    let db = &app.state.db;
+    let mut tx = db.write().await.unwrap();
+    let day = 86_400_000i64;
+    let start = 1_900_000_000_000i64;
+    let mut first = String::new();
+    for i in 0..200i64 {
+        let (id, room) = (format!("bench-appt-{i}"), format!("bench-room-{i}"));
+        let at = start + i * day;
+        sqlx::query(
+            "INSERT INTO appointments (id, doctor_id, patient_id, starts_at, ends_at, status, room_id, reason, sequence, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'completed', $6, 'follow-up', 0, $2, $4, $4)",
+        )
+        .bind(&id).bind(&doctor.user.id).bind(&patient.user.id).bind(at).bind(at + 1_800_000).bind(&room)
+        .execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO rooms (id, kind, object_id, host_id, created_at) VALUES ($1, 'appointment', $2, $3, $4)")
+            .bind(&room).bind(&id).bind(&doctor.user.id).bind(at)
+            .execute(&mut *tx).await.unwrap();
+        let note = format!("bench-note-{i}");
+        sqlx::query(
+            "INSERT INTO notes (id, appointment_id, patient_id, author_id, version, subjective, objective, assessment, plan, instructions, diagnoses, saved_by, saved_by_name, saved_at, signed_by, signed_by_name, signed_at, content_sha256, created_at)
+             VALUES ($1, $2, $3, $4, 3, 'Follow-up visit.', 'Stable.', 'Asthma, controlled.', 'Continue inhaler; review in 3 months.', 'Keep using the inhaler.', '[]', $4, 'Dr Bench', $5, $4, 'Dr Bench', $5, 'bench', $5)",
+        )
+        .bind(&note).bind(&id).bind(&patient.user.id).bind(&doctor.user.id).bind(at + 1_800_000)
+        .execute(&mut *tx).await.unwrap();
+        sqlx::query(
+            "INSERT INTO note_addenda (id, note_id, position, body, author_id, author_name, signed_at, content_sha256)
+             VALUES ($1, $2, 1, 'Spirometry normal.', $3, 'Dr Bench', $4, 'bench')",
+        )
+        .bind(format!("bench-add-{i}")).bind(&note).bind(&doctor.user.id).bind(at + 2 * 1_800_000)
+        .execute(&mut *tx).await.unwrap();
+        if i == 0 {
+            first = id;
+        }
+    }
+    for k in 0..500i64 {
+        let (room, at) = (format!("bench-room-{}", k % 200), start + (k % 200) * day + 600_000);
+        let image = format!("bench-image-{k}");
+        sqlx::query(
+            "INSERT INTO images (id, room_id, sha256, display_sha256, display_type, kind, width, height, bytes, filename, info, shared_by, shared_by_name, created_at)
+             VALUES ($1, $2, 'x', 'x', 'image/png', 'png', 224, 224, 1000, 'lesion.png', '{}', $3, 'Dr Bench', $4)",
+        )
+        .bind(&image).bind(&room).bind(&doctor.user.id).bind(at)
+        .execute(&mut *tx).await.unwrap();
+        sqlx::query(
+            "INSERT INTO findings (id, image_id, room_id, model, model_version, input_sha256, facts, defaulted, status, requested_by, requested_at, decided_by, decided_by_name, decided_at, decision_label)
+             VALUES ($1, $2, $3, 'sklesion', '1', 'x', '{}', '[]', 'accepted', $4, $5, $4, 'Dr Bench', $5, 'nevus')",
+        )
+        .bind(format!("bench-finding-{k}")).bind(&image).bind(&room).bind(&doctor.user.id).bind(at)
+        .execute(&mut *tx).await.unwrap();
+    }
+    for j in 0..50i64 {
+        let (review, case, at) =
+            (format!("bench-review-{j}"), format!("bench-case-{j}"), start + j * 4 * day);
+        sqlx::query(
+            "INSERT INTO reviews (id, title, coordinator_id, duration_minutes, window_start, window_end, status, starts_at, ends_at, room_id, created_at, updated_at)
+             VALUES ($1, 'Board', $2, 60, $3, $4, 'scheduled', $3, $4, $5, $3, $3)",
+        )
+        .bind(&review).bind(&doctor.user.id).bind(at).bind(at + 3_600_000).bind(format!("bench-review-room-{j}"))
+        .execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO review_cases (id, review_id, position, patient_id, question, created_at) VALUES ($1, $2, 1, $3, 'Treat?', $4)")
+            .bind(&case).bind(&review).bind(&patient.user.id).bind(at)
+            .execute(&mut *tx).await.unwrap();
+        sqlx::query(
+            "INSERT INTO case_outcomes (id, case_id, review_id, patient_id, version, question, discussion, recommendation, recommendation_text, saved_by, saved_by_name, saved_at, signed_by, signed_by_name, signed_at, content_sha256, created_at)
+             VALUES ($1, $2, $3, $4, 1, 'Treat?', 'Discussed.', 'surveillance', 'Review in 6 months.', $5, 'Dr Bench', $6, $5, 'Dr Bench', $6, 'bench', $6)",
+        )
+        .bind(format!("bench-outcome-{j}")).bind(&case).bind(&review).bind(&patient.user.id).bind(&doctor.user.id).bind(at)
+        .execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    first
+}
+
+async fn chart(app: &TestApp, engine: &str) {
+    let doctor = app.create_user(Role::Doctor).await;
+    let patient = app.create_user(Role::Patient).await;
+    let appointment = history(app, &doctor, &patient).await;
+    let jar = app.browser_login(&doctor.email, &doctor.password).await;
+    let api = format!("/api/v1/patients/{}/chart", patient.user.id);
+    let (s, c) = app.get_json(&api, Some(&doctor.token)).await;
+    assert_eq!(s, 200, "{c}");
+    let entries = c["entries"].as_array().unwrap().len();
+    let page = app.url(&format!("/patients/{}", patient.user.id));
+    let one = format!("/api/v1/appointments/{appointment}");
+    let (mut a, mut p, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..200 {
+        let t = Instant::now();
+        let (s, _) = app.get_json(&api, Some(&doctor.token)).await;
+        a.push(t.elapsed());
+        assert_eq!(s, 200);
+        let t = Instant::now();
+        let r =
+            app.http.get(&page).header("cookie", format!("consilium_session={jar}")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        p.push(t.elapsed());
+        let t = Instant::now();
+        let (s, _) = app.get_json(&one, Some(&doctor.token)).await;
+        b.push(t.elapsed());
+        assert_eq!(s, 200);
+    }
+    for (name, mut v) in [("chart API", a), ("chart page", p), ("baseline GET /appointments/{id}", b)] {
+        v.sort();
+        println!(
+            "[{engine}] {name:<34} ({entries} entries)  p50 {:>7.2} ms  p99 {:>7.2} ms",
+            ms(percentile(&v, 0.5)),
+            ms(percentile(&v, 0.99))
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -165,11 +284,17 @@ async fn main() {
     }
     println!("record benchmarks, {} (release build)", jiff::Zoned::now().strftime("%Y-%m-%d %H:%M %Z"));
     let sqlite = spawn_app_on(None, |_| {}).await;
-    autosave(&sqlite, "sqlite").await;
+    if std::env::var("RECORDS_BENCH").as_deref() != Ok("chart") {
+        autosave(&sqlite, "sqlite").await;
+    }
+    chart(&sqlite, "sqlite").await;
     let pg = consilium_tests::test_postgres().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
     if std::net::TcpStream::connect("127.0.0.1:5432").is_ok() || consilium_tests::test_postgres().is_some() {
         let app = spawn_app_on(Some(&pg), |_| {}).await;
-        autosave(&app, "postgres").await;
+        if std::env::var("RECORDS_BENCH").as_deref() != Ok("chart") {
+            autosave(&app, "postgres").await;
+        }
+        chart(&app, "postgres").await;
     } else {
         println!("[postgres] skipped: no server at {pg}");
     }

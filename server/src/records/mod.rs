@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod chart;
 pub mod handlers;
+pub mod leftovers;
 pub mod notes;
 pub mod outcomes;
 

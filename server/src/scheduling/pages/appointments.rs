@@ -86,6 +86,7 @@ struct AppointmentPage {
     notice: Option<&'static str>,
     findings: Vec<crate::diagnosis::findings::RecordEntry>,
     note: crate::records::notes::pages::NoteOnPage,
+    left: crate::records::leftovers::Leftovers,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +116,11 @@ pub async fn detail(
     };
     let findings = crate::diagnosis::findings::record_for_room(&state.db, &a.room_id).await?;
     let note = crate::records::notes::pages::on_page(&state, &user, &addr, &a, &page.tr).await?;
+    let left =
+        crate::records::leftovers::of_room(&state, &user, &addr, &a.room_id, Some(&a.patient_id), &page.tr)
+            .await?;
     let t = AppointmentPage {
+        left,
         note,
         findings,
         when: moment(start, &zone(&user.timezone), &page.tr),
