@@ -43,7 +43,7 @@ async fn clinic(app: &TestApp) -> Clinic {
     let admin = app.create_user(Role::Admin).await;
     let patient = app.create_user(Role::Patient).await;
     let mut doctors = Vec::new();
-    for _ in 0..CLINICIANS {
+    for i in 0..CLINICIANS {
         let doctor = app.create_user(Role::Doctor).await;
         let rules: Vec<_> =
             (1..=7).map(|d| json!({"weekday": d, "start": "00:00", "end": "23:30"})).collect();
@@ -61,7 +61,9 @@ async fn clinic(app: &TestApp) -> Clinic {
                 Method::POST,
                 "/api/v1/appointments",
                 Some(&admin.token),
-                &json!({"doctor_id": doctor.user.id, "patient_id": patient.user.id, "starts_at": "2031-03-03T10:00:00Z"}),
+                // One patient, so each appointment at its own half hour.
+                &json!({"doctor_id": doctor.user.id, "patient_id": patient.user.id,
+                        "starts_at": format!("2031-03-{:02}T{:02}:{}:00Z", 3 + i / 16, 8 + (i % 16) / 2, if i % 2 == 0 { "00" } else { "30" })}),
             )
             .await;
         assert_eq!(s, 201, "{a}");

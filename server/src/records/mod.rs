@@ -13,6 +13,35 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 
+/// 409 for a save or a signature made from an old version of a `what` (note, outcome): who
+/// saved since, and when.
+pub fn stale(
+    what: &str,
+    saved_by: Option<&str>,
+    saved_at: Option<i64>,
+    version: i64,
+) -> crate::error::AppError {
+    crate::error::AppError::Conflict(format!(
+        "{} saved this {what} at {} (version {version}) after you opened it; reload it to see their changes",
+        saved_by.unwrap_or("someone"),
+        crate::scheduling::model::iso(saved_at.unwrap_or_default()),
+    ))
+}
+
+/// 409 for changing a signed `what`; `instead` says what to do.
+pub fn frozen(
+    what: &str,
+    signed_by: Option<&str>,
+    signed_at: Option<i64>,
+    instead: &str,
+) -> crate::error::AppError {
+    crate::error::AppError::Conflict(format!(
+        "{} signed this {what} at {}; a signed {what} is not changed{instead}",
+        signed_by.unwrap_or("someone"),
+        crate::scheduling::model::iso(signed_at.unwrap_or_default()),
+    ))
+}
+
 /// The SHA-256, in hex, of `value` as canonical JSON (fields in declaration order): what a
 /// signature on a note, an addendum or a case outcome covers.
 pub fn sha256_json(value: &impl serde::Serialize) -> String {

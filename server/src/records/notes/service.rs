@@ -14,7 +14,7 @@ use crate::auth::CurrentUser;
 use crate::db::{Db, now_ms};
 use crate::error::{AppError, Result};
 use crate::records::audit::{self, Actor, Event};
-use crate::scheduling::model::{Appointment, Status, iso};
+use crate::scheduling::model::{Appointment, Status};
 
 /// How the caller stands to an appointment's note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,23 +97,12 @@ pub async fn read(db: &Db, user: &CurrentUser, addr: &str, appointment_id: &str)
     Ok(view)
 }
 
-/// 409 for a save or a signature made from an old version: who saved since, and when.
 fn stale(current: &NoteView) -> AppError {
-    AppError::Conflict(format!(
-        "{} saved this note at {} (version {}) after you opened it; reload it to see their changes",
-        current.saved_by.as_deref().unwrap_or("someone"),
-        iso(current.saved_at.unwrap_or_default()),
-        current.version
-    ))
+    crate::records::stale("note", current.saved_by.as_deref(), current.saved_at, current.version)
 }
 
-/// 409 for changing a signed note.
 fn frozen(current: &NoteView) -> AppError {
-    AppError::Conflict(format!(
-        "{} signed this note at {}; a signed note is not changed: add an addendum",
-        current.signed_by.as_deref().unwrap_or("someone"),
-        iso(current.signed_at.unwrap_or_default())
-    ))
+    crate::records::frozen("note", current.signed_by.as_deref(), current.signed_at, ": add an addendum")
 }
 
 /// Saves a draft over the version it was edited from.

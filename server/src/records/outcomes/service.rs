@@ -13,7 +13,6 @@ use crate::db::{Db, now_ms};
 use crate::error::{AppError, Result};
 use crate::records::audit::{self, Actor, Event};
 use crate::records::notes::db::Saver;
-use crate::scheduling::model::iso;
 use crate::scheduling::reviews::model::{Review, ReviewCase};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,20 +168,11 @@ async fn writer(
 }
 
 fn stale(current: &OutcomeView) -> AppError {
-    AppError::Conflict(format!(
-        "{} saved this outcome at {} (version {}) after you opened it; reload it to see their changes",
-        current.saved_by.as_deref().unwrap_or("someone"),
-        iso(current.saved_at.unwrap_or_default()),
-        current.version
-    ))
+    crate::records::stale("outcome", current.saved_by.as_deref(), current.saved_at, current.version)
 }
 
 fn frozen(current: &OutcomeView) -> AppError {
-    AppError::Conflict(format!(
-        "{} signed this outcome at {}; a signed outcome is not changed",
-        current.signed_by.as_deref().unwrap_or("someone"),
-        iso(current.signed_at.unwrap_or_default())
-    ))
+    crate::records::frozen("outcome", current.signed_by.as_deref(), current.signed_at, "")
 }
 
 async fn conflict_now(db: &Db, case_id: &str) -> AppError {
