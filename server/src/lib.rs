@@ -225,6 +225,7 @@ fn page_routes() -> Router<AppState> {
         .route("/admin/audit", get(records::handlers::page))
         .route("/admin/emergency-access", get(records::chart::pages::report))
         .route("/patients/{id}", get(records::chart::pages::page))
+        .route("/record", get(records::chart::pages::own))
         .route("/patients/{id}/emergency", post(records::chart::pages::emergency))
         .route("/admin/schedule", get(scheduling::pages::grid))
         .route("/join/{token}", get(consult::invites::redeem))

@@ -285,3 +285,45 @@ async fn images_shared_in_the_call_and_signed_review_outcomes_are_in_the_chart()
         .unwrap();
     assert!(html.contains("forearm.jpg") && html.contains("Punch biopsy."), "the chart page lists them");
 }
+
+#[tokio::test]
+async fn a_patient_reads_and_downloads_their_own_record_with_released_parts_only() {
+    let c = clinic().await;
+    let path = format!("/api/v1/appointments/{}/note", c.appointment);
+    let draft = json!({"version": 0, "subjective": "Private working note", "assessment": "Contact dermatitis", "plan": "Avoid nickel.", "instructions": "Wear cotton gloves."});
+    assert_eq!(c.app.send_json(Method::PUT, &path, Some(&c.doctor.token), &draft).await.0, 200);
+    let (s, mine) = c.app.get_json("/api/v1/me/record", Some(&c.patient.token)).await;
+    assert_eq!(s, 200, "{mine}");
+    assert!(mine["notes"].as_array().unwrap().is_empty(), "a draft is not released");
+    assert!(!kinds(&mine).contains(&"note".to_string()));
+    let (s, _) = c
+        .app
+        .send_json(Method::POST, &format!("{path}/sign"), Some(&c.doctor.token), &json!({"version": 1}))
+        .await;
+    assert_eq!(s, 200);
+    let r = c.app.request(Method::GET, "/api/v1/me/record", Some(&c.patient.token)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let mine: Value = r.json().await.unwrap();
+    let note = &mine["notes"][0];
+    assert_eq!(note["instructions"], "Wear cotton gloves.");
+    assert!(note.get("subjective").is_none() && !mine.to_string().contains("Private working note"), "{mine}");
+    for token in [&c.doctor.token, &c.admin.token] {
+        assert_eq!(c.app.get_json("/api/v1/me/record", Some(token)).await.0, 403);
+    }
+    let jar = c.app.browser_login(&c.patient.email, &c.patient.password).await;
+    let html = c
+        .app
+        .http
+        .get(c.app.url("/record"))
+        .header("cookie", format!("consilium_session={jar}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Wear cotton gloves.") && !html.contains("Private working note"));
+    let reads = c.app.audit_actions().await.iter().filter(|r| r["action"] == "record.read_own").count();
+    assert_eq!(reads, 3);
+}

@@ -201,6 +201,7 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             [Unauth, Deny, Ok, Deny],
         ),
         (Method::GET, "/api/v1/emergency-access", None, admin),
+        (Method::GET, "/api/v1/me/record", None, [Unauth, Ok, Deny, Deny]),
         (Method::GET, "/api/v1/models", None, any),
         // Image and finding ids that do not exist: 401 first, then 404 for everyone.
         (Method::GET, "/api/v1/images/{id}/display", None, [Unauth, Hidden, Hidden, Hidden]),

@@ -74,6 +74,11 @@ async fn a_doctor_writes_signs_and_amends_a_note_and_the_patient_reads_it_on_a_p
     assert!(shown.contains("诊疗记录"), "the note's heading in Chinese: {shown}");
     assert!(!shown.contains("Itchy patch"), "the subjective section stays with the clinicians");
     patient.screenshot("note-patient-zh-CN-phone").await;
+    // Their whole record, from the menu's "My record".
+    patient.goto(&app.url("/record")).await;
+    let record = patient.wait_for_text("main", "我的病历").await;
+    assert!(record.contains("Apply the cream after washing") && !record.contains("Itchy patch"), "{record}");
+    patient.screenshot("record-patient-zh-CN-phone").await;
     patient.close().await;
 
     // The doctor's signed view in Chinese on a phone.

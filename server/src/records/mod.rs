@@ -63,4 +63,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(chart::handlers::chart))
         .routes(routes!(chart::handlers::emergency_access))
         .routes(routes!(chart::handlers::report))
+        .routes(routes!(chart::handlers::own_record))
 }

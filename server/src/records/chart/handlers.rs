@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::model::{ChartQuery, ChartView, EmergencyGrant, EmergencyInput};
+use super::model::{ChartQuery, ChartView, EmergencyGrant, EmergencyInput, OwnRecord};
 use super::service;
 use crate::AppState;
 use crate::auth::{Admins, ClientAddr, CurrentUser, RequireRole};
@@ -65,4 +65,22 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Json<Vec<EmergencyGrant>>> {
     Ok(Json(service::report(&state.db, q.days.unwrap_or(30)).await?))
+}
+
+/// The caller's own record, to read or keep (patients): their appointments, signed notes (the
+/// assessment, plan and instructions, with addenda), signed case-review outcomes, signed-off
+/// findings and shared images. Sent as a download (`Content-Disposition: attachment`).
+#[utoipa::path(get, path = "/api/v1/me/record", tag = "records",
+    responses((status = 200, body = OwnRecord), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "not a patient")),
+    security(("bearer" = [])))]
+pub async fn own_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], Json<OwnRecord>)> {
+    let record = service::own(&state.db, &user, &addr).await?;
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"consilium-record.json\"")],
+        Json(record),
+    ))
 }

@@ -122,3 +122,15 @@ pub struct EmergencyGrant {
     pub granted_at: i64,
     pub expires_at: i64,
 }
+
+/// A patient's own record, as they read and download it: what clinicians have released.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OwnRecord {
+    pub patient: ChartPatient,
+    /// Milliseconds since the epoch.
+    pub generated_at: i64,
+    /// The timeline, newest first (the same kinds as a clinician's chart, released parts only).
+    pub entries: Vec<ChartEntry>,
+    /// Signed notes without the clinician's working sections, with their addenda.
+    pub notes: Vec<crate::records::notes::model::NoteView>,
+}

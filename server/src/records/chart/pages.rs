@@ -205,3 +205,60 @@ pub async fn report(
         .collect();
     Ok(render(&ReportPage { page, grants }))
 }
+
+struct OwnNote {
+    when: String,
+    by: String,
+    link: String,
+    view: crate::records::notes::model::NoteView,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct OwnPage {
+    page: PageCtx,
+    lines: Vec<Line>,
+    notes: Vec<OwnNote>,
+}
+
+/// `GET /record`: the patient's own record, printable, with the JSON download.
+pub async fn own(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> Result<Response> {
+    let record = service::own(&state.db, &user, &addr).await?;
+    let tz = zone(&user.timezone);
+    let at = |ms: i64| moment(Timestamp::from_millisecond(ms).unwrap_or_default(), &tz, &page.tr);
+    let lines = record
+        .entries
+        .iter()
+        .map(|e| Line {
+            kind: e.kind.as_str(),
+            label: kind_label(&page.tr, e.kind),
+            when: at(e.at),
+            by: e.by.clone(),
+            title: match (e.kind, crate::scheduling::model::Status::parse(&e.title)) {
+                (EntryKind::Appointment, Ok(status)) => {
+                    crate::scheduling::pages::status_label(&page, status).to_string()
+                }
+                _ => e.title.clone(),
+            },
+            detail: e.detail.clone(),
+            link: e.link.clone(),
+        })
+        .collect();
+    let notes = record
+        .notes
+        .into_iter()
+        .rev()
+        .map(|n| OwnNote {
+            when: at(n.signed_at.unwrap_or_default()),
+            by: n.signed_by.clone().unwrap_or_default(),
+            link: format!("/appointments/{}", n.appointment_id),
+            view: n,
+        })
+        .collect();
+    Ok(render(&OwnPage { page, lines, notes }))
+}

@@ -168,3 +168,24 @@ pub async fn report(db: &Db, days: i64) -> Result<Vec<EmergencyGrant>> {
     let since = now_ms() - days * 86_400_000;
     db::grants(&mut *db.acquire().await?, since, 500).await
 }
+
+/// The caller's own record (patients only): the timeline and their signed notes without the
+/// subjective and objective sections. Audited as the patient reading their record.
+pub async fn own(db: &Db, user: &CurrentUser, addr: &str) -> Result<super::model::OwnRecord> {
+    if user.role != Role::Patient {
+        return Err(AppError::Forbidden);
+    }
+    let mut conn = db.acquire().await?;
+    let patient = db::patient(&mut conn, &user.id).await?.ok_or(AppError::NotFound("patient"))?;
+    let mut entries = db::entries(&mut conn, &user.id, &EntryKind::ALL).await?;
+    entries.sort_by(|a, b| b.at.cmp(&a.at).then(a.kind.cmp(&b.kind)));
+    let mut notes = crate::records::notes::db::signed_for_patient(&mut conn, &user.id).await?;
+    drop(conn);
+    for n in &mut notes {
+        n.subjective = None;
+        n.objective = None;
+    }
+    let event = Event::new("record.read_own").object("patient", &user.id).patient(Some(&user.id));
+    audit::record_read(db, &Actor::user(user, addr), event).await?;
+    Ok(super::model::OwnRecord { patient, generated_at: now_ms(), entries, notes })
+}

@@ -48,6 +48,20 @@ pub async fn for_appointment(conn: &mut AnyConnection, appointment_id: &str) -> 
     Ok(Some(note))
 }
 
+/// A patient's signed notes with their addenda, oldest first.
+pub async fn signed_for_patient(conn: &mut AnyConnection, patient_id: &str) -> Result<Vec<NoteView>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notes WHERE patient_id = $1 AND signed_at IS NOT NULL ORDER BY signed_at, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id).fetch_all(&mut *conn).await?;
+    let mut notes = rows.iter().map(view).collect::<Result<Vec<_>>>()?;
+    for n in &mut notes {
+        let id = n.id.clone().unwrap_or_default();
+        n.addenda = addenda(conn, &id).await?;
+    }
+    Ok(notes)
+}
+
 async fn addenda(conn: &mut AnyConnection, note_id: &str) -> Result<Vec<AddendumView>> {
     let rows = sqlx::query(
         "SELECT id, position, body, author_name, signed_at, content_sha256 FROM note_addenda
