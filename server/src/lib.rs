@@ -227,6 +227,7 @@ fn page_routes() -> Router<AppState> {
         .route("/patients/{id}", get(records::chart::pages::page))
         .route("/record", get(records::chart::pages::own))
         .route("/patients/{id}/emergency", post(records::chart::pages::emergency))
+        .route("/patients/{id}/demographics", post(records::chart::pages::demographics))
         .route("/admin/schedule", get(scheduling::pages::grid))
         .route("/join/{token}", get(consult::invites::redeem))
         .route("/book", get(scheduling::pages::doctors))

@@ -327,3 +327,63 @@ async fn a_patient_reads_and_downloads_their_own_record_with_released_parts_only
     let reads = c.app.audit_actions().await.iter().filter(|r| r["action"] == "record.read_own").count();
     assert_eq!(reads, 3);
 }
+
+#[tokio::test]
+async fn the_patients_clinicians_keep_the_demographics_and_bad_ones_are_refused() {
+    let c = clinic().await;
+    let path = format!("/api/v1/patients/{}/demographics", c.patient.user.id);
+    let good = json!({"birth_date": "1980-02-29", "sex": "female", "phone": "+49 (30) 123-4567", "record_number": "MRN-0042", "preferred_language": "de"});
+    let (s, d) = c.app.send_json(Method::PUT, &path, Some(&c.doctor.token), &good).await;
+    assert_eq!(s, 200, "{d}");
+    let (_, chart) = c.chart(&c.admin.token, "").await;
+    assert_eq!(chart["demographics"]["record_number"], "MRN-0042");
+    assert_eq!(chart["demographics"]["sex"], "female");
+    assert_eq!(
+        c.app.send_json(Method::PUT, &path, Some(&c.admin.token), &json!({"record_number": "MRN-7"})).await.0,
+        200
+    );
+    assert_eq!(
+        c.chart(&c.doctor.token, "").await.1["demographics"]["phone"],
+        Value::Null,
+        "a PUT replaces all"
+    );
+
+    let stranger = c.app.create_user(Role::Doctor).await;
+    assert_eq!(c.app.send_json(Method::PUT, &path, Some(&stranger.token), &good).await.0, 404);
+    assert_eq!(c.app.send_json(Method::PUT, &path, Some(&c.patient.token), &good).await.0, 404);
+    assert_eq!(c.emergency(&stranger.token, "unconscious, no history").await.0, 201);
+    assert_eq!(
+        c.app.send_json(Method::PUT, &path, Some(&stranger.token), &good).await.0,
+        403,
+        "emergency access reads only"
+    );
+
+    let tomorrow = jiff::Zoned::now().date().tomorrow().unwrap().to_string();
+    for (body, field) in [
+        (json!({"birth_date": tomorrow}), "birth_date"),
+        (json!({"birth_date": "1899-12-31"}), "birth_date"),
+        (json!({"birth_date": "29.02.1980"}), "birth_date"),
+        (json!({"phone": "call me"}), "phone"),
+        (json!({"phone": "12"}), "phone"),
+        (json!({"record_number": "x".repeat(65)}), "record_number"),
+        (json!({"preferred_language": "english!"}), "preferred_language"),
+        (json!({"record_number": "MRN\u{0}1"}), "record_number"),
+    ] {
+        let (s, e) = c.app.send_json(Method::PUT, &path, Some(&c.doctor.token), &body).await;
+        assert_eq!((s, e["error"]["field"].as_str()), (422, Some(field)), "{body}: {e}");
+    }
+    assert_eq!(c.app.send_json(Method::PUT, &path, Some(&c.doctor.token), &json!({"sex": "x"})).await.0, 422);
+    assert_eq!(
+        c.chart(&c.doctor.token, "").await.1["demographics"]["record_number"],
+        "MRN-7",
+        "nothing stored by refusals"
+    );
+
+    let answers =
+        join_all((0..20).map(|_| c.app.send_json(Method::PUT, &path, Some(&c.doctor.token), &good))).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+}

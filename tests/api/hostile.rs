@@ -345,6 +345,16 @@ fn page_forms(ids: &Ids, doctor: &str) -> Vec<(String, Vec<(&'static str, String
             ],
         ),
         (format!("/patients/{}/emergency", ids.patient), vec![("reason", "unconscious in the ER".into())]),
+        (
+            format!("/patients/{}/demographics", ids.patient),
+            vec![
+                ("birth_date", "1980-02-29".into()),
+                ("sex", "female".into()),
+                ("phone", "+49 30 1234567".into()),
+                ("record_number", "MRN-0042".into()),
+                ("preferred_language", "de".into()),
+            ],
+        ),
         (format!("/reviews/{}/schedule", ids.review), vec![("starts_at", slot.clone())]),
         (
             format!("/reviews/{}/rsvp", ids.review),

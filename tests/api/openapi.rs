@@ -194,6 +194,8 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
         (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
         (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
         (Method::GET, "/api/v1/patients/{id}/chart", None, owner),
+        // Before the emergency access below, which would let the doctor read (but not write).
+        (Method::PUT, "/api/v1/patients/{id}/demographics", Some(json!({})), owner),
         (
             Method::POST,
             "/api/v1/patients/{id}/emergency-access",

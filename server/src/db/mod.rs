@@ -244,7 +244,7 @@ pub fn migrator(engine: Engine) -> Migrator {
             include_str!("../../../migrations/0014_case_outcomes_frozen.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 15] = [
+    let sources: [(i64, &str, &'static str); 16] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -260,6 +260,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (13, "case_outcomes", include_str!("../../../migrations/0013_case_outcomes.sql")),
         (14, "case_outcomes_frozen", outcomes_frozen),
         (15, "chart", include_str!("../../../migrations/0015_chart.sql")),
+        (16, "patient_profiles", include_str!("../../../migrations/0016_patient_profiles.sql")),
     ];
     Migrator::with_migrations(
         sources

@@ -64,4 +64,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(chart::handlers::emergency_access))
         .routes(routes!(chart::handlers::report))
         .routes(routes!(chart::handlers::own_record))
+        .routes(routes!(chart::handlers::save_demographics))
 }

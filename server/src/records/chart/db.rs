@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::model::{ChartEntry, ChartPatient, EmergencyGrant, EntryKind};
+use super::model::{ChartEntry, ChartPatient, Demographics, EmergencyGrant, EntryKind, Sex};
 use crate::db::{WriteTx, new_id};
 use crate::error::Result;
 
@@ -24,6 +24,53 @@ pub async fn patient(conn: &mut AnyConnection, id: &str) -> Result<Option<ChartP
         })
     })
     .transpose()
+}
+
+/// The patient's demographics (all unknown when none were recorded).
+pub async fn demographics(conn: &mut AnyConnection, patient: &str) -> Result<Demographics> {
+    let row = sqlx::query(
+        "SELECT birth_date, sex, phone, record_number, preferred_language FROM patient_profiles WHERE patient_id = $1",
+    )
+    .bind(patient)
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(Demographics::default()) };
+    let sex: Option<String> = r.try_get("sex")?;
+    Ok(Demographics {
+        birth_date: r.try_get("birth_date")?,
+        sex: sex.and_then(|s| serde_json::from_value::<Sex>(serde_json::Value::String(s)).ok()),
+        phone: r.try_get("phone")?,
+        record_number: r.try_get("record_number")?,
+        preferred_language: r.try_get("preferred_language")?,
+    })
+}
+
+/// Replaces the patient's demographics.
+pub async fn save_demographics(
+    tx: &mut WriteTx,
+    patient: &str,
+    d: &Demographics,
+    by: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO patient_profiles (patient_id, birth_date, sex, phone, record_number, preferred_language, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (patient_id) DO UPDATE SET birth_date = excluded.birth_date, sex = excluded.sex, phone = excluded.phone,
+             record_number = excluded.record_number, preferred_language = excluded.preferred_language,
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+    )
+    .bind(patient)
+    .bind(d.birth_date.as_deref())
+    .bind(d.sex.map(Sex::as_str))
+    .bind(d.phone.as_deref())
+    .bind(d.record_number.as_deref())
+    .bind(d.preferred_language.as_deref())
+    .bind(by)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Whether `doctor` treats `patient`: an appointment with them (any status), or a case review

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::model::{ChartQuery, ChartView, EmergencyGrant, EmergencyInput, OwnRecord};
+use super::model::{ChartQuery, ChartView, Demographics, EmergencyGrant, EmergencyInput, OwnRecord};
 use super::service;
 use crate::AppState;
 use crate::auth::{Admins, ClientAddr, CurrentUser, RequireRole};
@@ -83,4 +83,21 @@ pub async fn own_record(
         [(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"consilium-record.json\"")],
         Json(record),
     ))
+}
+
+/// Replaces a patient's demographics (send every field; empty or missing ones become unknown).
+/// Admins and the doctors who care for the patient; 404 for anyone else, 403 with emergency
+/// access only.
+#[utoipa::path(put, path = "/api/v1/patients/{id}/demographics", tag = "records", params(("id" = String, Path)), request_body = Demographics,
+    responses((status = 200, body = Demographics), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn save_demographics(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<Demographics>,
+) -> Result<Json<Demographics>> {
+    Ok(Json(service::save_demographics(&state.db, &user, &addr, &id, input).await?))
 }

@@ -80,9 +80,50 @@ pub struct ChartPatient {
     pub locale: Option<String>,
 }
 
+/// A patient's demographics. Every field may be unknown.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Demographics {
+    /// `YYYY-MM-DD`, not in the future.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    #[serde(default)]
+    pub sex: Option<Sex>,
+    /// Digits, spaces, `+ - ( ) .`: 3 to 32 characters.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The hospital's record number or another external identifier (1 to 64 characters).
+    #[serde(default)]
+    pub record_number: Option<String>,
+    /// A BCP 47 language tag such as `de`, `zh-Hans` or `pt-BR`.
+    #[serde(default)]
+    pub preferred_language: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+impl Sex {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ChartView {
     pub patient: ChartPatient,
+    pub demographics: Demographics,
     pub basis: Basis,
     /// Newest first.
     pub entries: Vec<ChartEntry>,

@@ -47,6 +47,12 @@ struct ChartPage {
     id: String,
     /// None: the chart is not open to the caller (a doctor may ask for emergency access).
     patient: Option<super::model::ChartPatient>,
+    demographics: super::model::Demographics,
+    /// The caller may change the demographics (not by emergency access).
+    editable: bool,
+    sexes: Vec<(&'static str, &'static str)>,
+    /// The recorded sex in the reader's language, empty when unknown.
+    sex_label: &'static str,
     emergency: bool,
     lines: Vec<Line>,
     truncated: bool,
@@ -66,7 +72,28 @@ pub async fn page(
     Path(id): Path<String>,
     Query(q): Query<ChartQuery>,
 ) -> Result<Response> {
-    let opened = service::open(&state.db, &user, &addr, &id, &q).await;
+    chart_page(&state, page, &user, &addr, id, &q, None).await
+}
+
+fn sexes(tr: &Tr) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("female", tr.t("chart.sex_female")),
+        ("male", tr.t("chart.sex_male")),
+        ("other", tr.t("chart.sex_other")),
+        ("unknown", tr.t("chart.sex_unknown")),
+    ]
+}
+
+async fn chart_page(
+    state: &AppState,
+    page: PageCtx,
+    user: &CurrentUser,
+    addr: &str,
+    id: String,
+    q: &ChartQuery,
+    error: Option<String>,
+) -> Result<Response> {
+    let opened = service::open(&state.db, user, addr, &id, q).await;
     let tz = zone(&user.timezone);
     let kinds = EntryKind::ALL.iter().map(|k| (k.as_str(), kind_label(&page.tr, *k))).collect();
     let (f_kind, f_from, f_to) = (
@@ -95,10 +122,20 @@ pub async fn page(
                     link: e.link.clone(),
                 })
                 .collect();
+            let sexes = sexes(&page.tr);
+            let sex_label = chart
+                .demographics
+                .sex
+                .and_then(|x| sexes.iter().find(|(v, _)| *v == x.as_str()).map(|(_, l)| *l))
+                .unwrap_or("");
             Ok(render(&ChartPage {
+                sexes,
+                sex_label,
                 page,
                 id,
                 emergency: chart.basis == Basis::Emergency,
+                editable: chart.basis != Basis::Emergency,
+                demographics: chart.demographics,
                 patient: Some(chart.patient),
                 lines,
                 truncated: chart.truncated,
@@ -106,7 +143,7 @@ pub async fn page(
                 f_kind,
                 f_from,
                 f_to,
-                error: None,
+                error,
             }))
         }
         Err(AppError::NotFound(_)) if user.role == Role::Doctor => {
@@ -124,6 +161,10 @@ fn closed(
     status: StatusCode,
 ) -> Response {
     let mut resp = render(&ChartPage {
+        sexes: Vec::new(),
+        sex_label: "",
+        demographics: Default::default(),
+        editable: false,
         page,
         id,
         patient: None,
@@ -138,6 +179,62 @@ fn closed(
     });
     *resp.status_mut() = status;
     resp
+}
+
+#[derive(Deserialize)]
+pub struct DemographicsForm {
+    #[serde(default)]
+    birth_date: String,
+    #[serde(default)]
+    sex: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    record_number: String,
+    #[serde(default)]
+    preferred_language: String,
+}
+
+/// `POST /patients/{id}/demographics`.
+pub async fn demographics(
+    State(state): State<AppState>,
+    page: PageCtx,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<DemographicsForm>,
+) -> Result<Response> {
+    let sex = match f.sex.trim() {
+        "" => Ok(None),
+        other => serde_json::from_value(serde_json::Value::String(other.to_string()))
+            .map(Some)
+            .map_err(|_| AppError::invalid("sex", "female, male, other or unknown")),
+    };
+    let saved = match sex {
+        Ok(sex) => {
+            let d = super::model::Demographics {
+                birth_date: Some(f.birth_date),
+                sex,
+                phone: Some(f.phone),
+                record_number: Some(f.record_number),
+                preferred_language: Some(f.preferred_language),
+            };
+            service::save_demographics(&state.db, &user, &addr, &id, d).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(()) => Ok(Redirect::to(&format!("/patients/{id}")).into_response()),
+        Err(e @ AppError::Validation { .. }) => {
+            let status = e.status();
+            let mut resp =
+                chart_page(&state, page, &user, &addr, id, &ChartQuery::default(), Some(e.to_string()))
+                    .await?;
+            *resp.status_mut() = status;
+            Ok(resp)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Deserialize)]

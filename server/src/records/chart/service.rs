@@ -82,7 +82,10 @@ pub async fn open(
         return Err(AppError::invalid("to", "the last day comes on or after the first"));
     }
     let (p, basis, reason) = basis(db, user, patient).await?;
-    let mut entries = db::entries(&mut *db.acquire().await?, patient, &kinds).await?;
+    let (mut entries, demographics) = {
+        let mut conn = db.acquire().await?;
+        (db::entries(&mut conn, patient, &kinds).await?, db::demographics(&mut conn, patient).await?)
+    };
     entries.retain(|e| from.is_none_or(|f| e.at >= f) && to.is_none_or(|t| e.at < t));
     entries.sort_by(|a, b| b.at.cmp(&a.at).then(a.kind.cmp(&b.kind)));
     let truncated = entries.len() > MAX_ENTRIES;
@@ -97,7 +100,7 @@ pub async fn open(
         .patient(Some(patient))
         .detail(detail);
     audit::record_read(db, &Actor::user(user, addr), event).await?;
-    Ok(ChartView { patient: p, basis, entries, truncated })
+    Ok(ChartView { patient: p, demographics, basis, entries, truncated })
 }
 
 /// Grants `user` emergency access to `patient`'s chart for [`EMERGENCY_HOURS`].
@@ -188,4 +191,67 @@ pub async fn own(db: &Db, user: &CurrentUser, addr: &str) -> Result<super::model
     let event = Event::new("record.read_own").object("patient", &user.id).patient(Some(&user.id));
     audit::record_read(db, &Actor::user(user, addr), event).await?;
     Ok(super::model::OwnRecord { patient, generated_at: now_ms(), entries, notes })
+}
+
+/// Checks demographics: trimmed, empty fields unknown, each within its shape.
+fn checked(d: super::model::Demographics) -> Result<super::model::Demographics> {
+    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let birth_date = clean(d.birth_date);
+    if let Some(b) = &birth_date {
+        let date = crate::scheduling::model::parse_date("birth_date", b)?;
+        if date > jiff::Zoned::now().date() {
+            return Err(AppError::invalid("birth_date", "a date of birth is not in the future"));
+        }
+    }
+    let phone = clean(d.phone);
+    if phone.as_ref().is_some_and(|p| {
+        !(3..=32).contains(&p.chars().count())
+            || !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
+            || !p.chars().any(|c| c.is_ascii_digit())
+    }) {
+        return Err(AppError::invalid("phone", "digits, spaces and + - ( ) . only, 3 to 32 characters"));
+    }
+    let record_number = clean(d.record_number);
+    if record_number.as_ref().is_some_and(|r| r.chars().count() > 64 || r.contains(['\n', '\r', '\t'])) {
+        return Err(AppError::invalid("record_number", "one line of at most 64 characters"));
+    }
+    let preferred_language = clean(d.preferred_language);
+    if let Some(tag) = &preferred_language {
+        let mut parts = tag.split('-');
+        let primary_ok = parts
+            .next()
+            .is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+        let rest_ok =
+            parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        if !primary_ok || !rest_ok || tag.len() > 35 {
+            return Err(AppError::invalid(
+                "preferred_language",
+                "a language tag such as de, zh-Hans or pt-BR",
+            ));
+        }
+    }
+    Ok(super::model::Demographics { birth_date, sex: d.sex, phone, record_number, preferred_language })
+}
+
+/// Replaces a patient's demographics: admins and the doctors who care for the patient (404 for
+/// anyone else, as for the chart).
+pub async fn save_demographics(
+    db: &Db,
+    user: &CurrentUser,
+    addr: &str,
+    patient: &str,
+    input: super::model::Demographics,
+) -> Result<super::model::Demographics> {
+    let (_, basis, _) = basis(db, user, patient).await?;
+    if basis == Basis::Emergency {
+        // Emergency access is for reading in an emergency, not for keeping the record.
+        return Err(AppError::Forbidden);
+    }
+    let d = checked(input)?;
+    let mut tx = db.write().await?;
+    db::save_demographics(&mut tx, patient, &d, &user.id, now_ms()).await?;
+    let event = Event::new("patient.demographics").object("patient", patient).patient(Some(patient));
+    audit::record(&mut tx, &Actor::user(user, addr), event).await?;
+    tx.commit().await?;
+    Ok(d)
 }
