@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 use crate::accounts::model::Role;
 
 mod strings;
-pub use strings::STRINGS;
 
 pub use crate::accounts::model::Lang;
 
@@ -47,8 +46,7 @@ impl Tr {
     /// Every text whose key starts with `prefix`, as a JSON object safe inside a `<script>`
     /// element: for page scripts that build their own elements.
     pub fn json(&self, prefix: &str) -> String {
-        let map: std::collections::BTreeMap<&str, &str> = STRINGS
-            .iter()
+        let map: std::collections::BTreeMap<&str, &str> = strings::all()
             .filter(|(k, _, _)| k.starts_with(prefix))
             .map(|(k, en, zh)| (&k[prefix.len()..], if self.0 == Lang::Zh { *zh } else { *en }))
             .collect();
@@ -66,7 +64,7 @@ impl Tr {
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
-    TABLE.get_or_init(|| STRINGS.iter().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
+    TABLE.get_or_init(|| strings::all().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
 }
 
 #[cfg(test)]
@@ -84,7 +82,7 @@ mod tests {
     #[test]
     fn every_key_has_both_languages_once() {
         let mut seen = std::collections::HashSet::new();
-        for (k, en, zh) in STRINGS {
+        for (k, en, zh) in strings::all() {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!en.is_empty() && !zh.is_empty(), "{k} lacks a translation");
         }

@@ -38,7 +38,7 @@ pub async fn demographics(conn: &mut AnyConnection, patient: &str) -> Result<Dem
     let sex: Option<String> = r.try_get("sex")?;
     Ok(Demographics {
         birth_date: r.try_get("birth_date")?,
-        sex: sex.and_then(|s| serde_json::from_value::<Sex>(serde_json::Value::String(s)).ok()),
+        sex: sex.as_deref().and_then(Sex::parse),
         phone: r.try_get("phone")?,
         record_number: r.try_get("record_number")?,
         preferred_language: r.try_get("preferred_language")?,

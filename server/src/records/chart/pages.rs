@@ -30,6 +30,25 @@ fn kind_label(tr: &Tr, k: EntryKind) -> &'static str {
     }
 }
 
+/// One timeline entry as a page shows it, in the reader's zone and language.
+fn line(page: &PageCtx, tz: &jiff::tz::TimeZone, e: &super::model::ChartEntry) -> Line {
+    Line {
+        kind: e.kind.as_str(),
+        label: kind_label(&page.tr, e.kind),
+        when: moment(Timestamp::from_millisecond(e.at).unwrap_or_default(), tz, &page.tr),
+        by: e.by.clone(),
+        // An appointment's title is its status: shown in the reader's language.
+        title: match (e.kind, crate::scheduling::model::Status::parse(&e.title)) {
+            (EntryKind::Appointment, Ok(status)) => {
+                crate::scheduling::pages::status_label(page, status).to_string()
+            }
+            _ => e.title.clone(),
+        },
+        detail: e.detail.clone(),
+        link: e.link.clone(),
+    }
+}
+
 struct Line {
     kind: &'static str,
     label: &'static str,
@@ -103,25 +122,7 @@ async fn chart_page(
     );
     match opened {
         Ok(chart) => {
-            let lines = chart
-                .entries
-                .iter()
-                .map(|e| Line {
-                    kind: e.kind.as_str(),
-                    label: kind_label(&page.tr, e.kind),
-                    when: moment(Timestamp::from_millisecond(e.at).unwrap_or_default(), &tz, &page.tr),
-                    by: e.by.clone(),
-                    // An appointment's title is its status: shown in the reader's language.
-                    title: match (e.kind, crate::scheduling::model::Status::parse(&e.title)) {
-                        (EntryKind::Appointment, Ok(status)) => {
-                            crate::scheduling::pages::status_label(&page, status).to_string()
-                        }
-                        _ => e.title.clone(),
-                    },
-                    detail: e.detail.clone(),
-                    link: e.link.clone(),
-                })
-                .collect();
+            let lines = chart.entries.iter().map(|e| line(&page, &tz, e)).collect();
             let sexes = sexes(&page.tr);
             let sex_label = chart
                 .demographics
@@ -206,9 +207,9 @@ pub async fn demographics(
 ) -> Result<Response> {
     let sex = match f.sex.trim() {
         "" => Ok(None),
-        other => serde_json::from_value(serde_json::Value::String(other.to_string()))
+        other => super::model::Sex::parse(other)
             .map(Some)
-            .map_err(|_| AppError::invalid("sex", "female, male, other or unknown")),
+            .ok_or_else(|| AppError::invalid("sex", "female, male, other or unknown")),
     };
     let saved = match sex {
         Ok(sex) => {
@@ -328,24 +329,7 @@ pub async fn own(
     let record = service::own(&state.db, &user, &addr).await?;
     let tz = zone(&user.timezone);
     let at = |ms: i64| moment(Timestamp::from_millisecond(ms).unwrap_or_default(), &tz, &page.tr);
-    let lines = record
-        .entries
-        .iter()
-        .map(|e| Line {
-            kind: e.kind.as_str(),
-            label: kind_label(&page.tr, e.kind),
-            when: at(e.at),
-            by: e.by.clone(),
-            title: match (e.kind, crate::scheduling::model::Status::parse(&e.title)) {
-                (EntryKind::Appointment, Ok(status)) => {
-                    crate::scheduling::pages::status_label(&page, status).to_string()
-                }
-                _ => e.title.clone(),
-            },
-            detail: e.detail.clone(),
-            link: e.link.clone(),
-        })
-        .collect();
+    let lines = record.entries.iter().map(|e| line(&page, &tz, e)).collect();
     let notes = record
         .notes
         .into_iter()

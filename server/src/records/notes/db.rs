@@ -34,15 +34,17 @@ fn view(r: &AnyRow) -> Result<NoteView> {
     })
 }
 
+/// The note of an appointment without its addenda: what a writing flow checks (version,
+/// signature) and signs.
+pub async fn current(conn: &mut AnyConnection, appointment_id: &str) -> Result<Option<NoteView>> {
+    let sql = format!("SELECT {COLUMNS} FROM notes WHERE appointment_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(appointment_id).fetch_optional(conn).await?;
+    row.as_ref().map(view).transpose()
+}
+
 /// The note of an appointment with its addenda, if one was saved.
 pub async fn for_appointment(conn: &mut AnyConnection, appointment_id: &str) -> Result<Option<NoteView>> {
-    let sql = format!("SELECT {COLUMNS} FROM notes WHERE appointment_id = $1");
-    let Some(row) =
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(appointment_id).fetch_optional(&mut *conn).await?
-    else {
-        return Ok(None);
-    };
-    let mut note = view(&row)?;
+    let Some(mut note) = current(&mut *conn, appointment_id).await? else { return Ok(None) };
     let id = note.id.clone().unwrap_or_default();
     note.addenda = addenda(conn, &id).await?;
     Ok(Some(note))

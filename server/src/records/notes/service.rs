@@ -117,7 +117,7 @@ pub async fn save(
     let (version, content) = check(input)?;
     let by = Saver { id: &user.id, name: &user.name, at: now_ms() };
     let mut tx = db.write().await?;
-    let current = db::for_appointment(&mut tx, appointment_id).await?;
+    let current = db::current(&mut tx, appointment_id).await?;
     let note_id = match &current {
         Some(n) if n.status == NoteStatus::Signed => return Err(frozen(n)),
         Some(n) if n.version != version => return Err(stale(n)),
@@ -185,7 +185,7 @@ pub async fn sign(
     let appointment = writer(db, user, appointment_id).await?;
     let by = Saver { id: &user.id, name: &user.name, at: now_ms() };
     let mut tx = db.write().await?;
-    let Some(current) = db::for_appointment(&mut tx, appointment_id).await? else {
+    let Some(current) = db::current(&mut tx, appointment_id).await? else {
         return Err(AppError::invalid("version", "there is nothing to sign: the note is empty"));
     };
     if current.status == NoteStatus::Signed {
@@ -232,7 +232,7 @@ pub async fn add_addendum(
     let text = check_addendum(&input.text)?;
     let by = Saver { id: &user.id, name: &user.name, at: now_ms() };
     let mut tx = db.write().await?;
-    let current = db::for_appointment(&mut tx, appointment_id).await?;
+    let current = db::current(&mut tx, appointment_id).await?;
     let note_id = match &current {
         Some(n) if n.status == NoteStatus::Signed => n.id.clone().unwrap_or_default(),
         _ => {

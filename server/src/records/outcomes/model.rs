@@ -34,8 +34,22 @@ impl Recommendation {
         }
     }
 
+    pub const ALL: [Recommendation; 7] = [
+        Recommendation::Surgery,
+        Recommendation::SystemicTherapy,
+        Recommendation::Radiotherapy,
+        Recommendation::FurtherInvestigation,
+        Recommendation::Surveillance,
+        Recommendation::ClinicalTrial,
+        Recommendation::Other,
+    ];
+
+    pub fn parse(s: &str) -> Option<Recommendation> {
+        Recommendation::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn from_stored(s: &str) -> Result<Recommendation> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        Recommendation::parse(s).ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("a case outcome has the unknown recommendation {s:?}"))
         })
     }

@@ -18,11 +18,7 @@ use crate::web::{PageCtx, PageForm};
 
 /// Every recommendation with its label, in the order the form lists them.
 pub fn recommendations(tr: &Tr) -> Vec<(&'static str, &'static str)> {
-    use Recommendation::*;
-    [Surgery, SystemicTherapy, Radiotherapy, FurtherInvestigation, Surveillance, ClinicalTrial, Other]
-        .into_iter()
-        .map(|r| (r.as_str(), label(tr, r)))
-        .collect()
+    Recommendation::ALL.into_iter().map(|r| (r.as_str(), label(tr, r))).collect()
 }
 
 pub fn label(tr: &Tr, r: Recommendation) -> &'static str {
@@ -127,12 +123,9 @@ pub async fn submit(
     let result = async {
         let recommendation = match f.recommendation.trim() {
             "" => None,
-            other => Some(
-                serde_json::from_value::<Recommendation>(serde_json::Value::String(other.to_string()))
-                    .map_err(|_| {
-                        AppError::invalid("recommendation", "choose one of the listed recommendations")
-                    })?,
-            ),
+            other => Some(Recommendation::parse(other).ok_or_else(|| {
+                AppError::invalid("recommendation", "choose one of the listed recommendations")
+            })?),
         };
         let input = OutcomeInput {
             version: f.version,
