@@ -240,6 +240,8 @@ fn page_routes() -> Router<AppState> {
         .route("/reviews/{id}/schedule", post(scheduling::reviews::pages::schedule))
         .route("/reviews/{id}/rsvp", post(scheduling::reviews::pages::rsvp))
         .route("/reviews/{id}/cancel", post(scheduling::reviews::pages::cancel))
+        .route("/reviews/{id}/attendance", post(records::attendance::submit))
+        .route("/reviews/{id}/report", get(records::report::page))
         .route("/rooms/{id}", get(consult::page))
         .route("/appointments", get(scheduling::pages::list))
         .route("/appointments/{id}", get(scheduling::pages::detail))

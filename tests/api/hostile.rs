@@ -357,6 +357,10 @@ fn page_forms(ids: &Ids, doctor: &str) -> Vec<(String, Vec<(&'static str, String
         ),
         (format!("/reviews/{}/schedule", ids.review), vec![("starts_at", slot.clone())]),
         (
+            format!("/reviews/{}/attendance", ids.review),
+            vec![("user_id", doctor.into()), ("present", "0".into())],
+        ),
+        (
             format!("/reviews/{}/rsvp", ids.review),
             vec![("response", "accepted".into()), ("comment", "c".into())],
         ),

@@ -16,6 +16,7 @@ mod ops;
 mod outcomes;
 mod pages;
 mod reminders;
+mod review_record;
 mod reviews;
 mod rooms;
 mod scheduling;

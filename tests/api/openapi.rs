@@ -191,6 +191,9 @@ pub(crate) fn routes(ids: &Ids, email: &str) -> Vec<Row> {
             Some(json!({"version": 1})),
             [Unauth, Hidden, Hidden, Deny],
         ),
+        (Method::GET, "/api/v1/reviews/{id}/attendance", None, owner),
+        (Method::PUT, "/api/v1/reviews/{id}/attendance/{user_id}", Some(json!({"present": true})), owner),
+        (Method::GET, "/api/v1/reviews/{id}/report.pdf", None, owner),
         (Method::GET, "/api/v1/reviews/{id}/ics", None, owner),
         (Method::POST, "/api/v1/reviews/{id}/cancel", None, owner),
         (Method::GET, "/api/v1/patients/{id}/chart", None, owner),
@@ -236,7 +239,11 @@ pub(crate) fn concrete(template: &str, ids: &Ids) -> String {
     } else {
         &ids.appointment
     };
-    template.replace("{exception_id}", &ids.exception).replace("{case_id}", &ids.case).replace("{id}", id)
+    template
+        .replace("{exception_id}", &ids.exception)
+        .replace("{case_id}", &ids.case)
+        .replace("{user_id}", &ids.doctor)
+        .replace("{id}", id)
 }
 
 #[tokio::test]

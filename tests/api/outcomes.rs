@@ -7,18 +7,18 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-struct Board {
-    app: TestApp,
-    admin: TestUser,
-    coordinator: TestUser,
-    expert: TestUser,
-    declined: TestUser,
-    patient: TestUser,
-    review: String,
-    case: String,
+pub(crate) struct Board {
+    pub(crate) app: TestApp,
+    pub(crate) admin: TestUser,
+    pub(crate) coordinator: TestUser,
+    pub(crate) expert: TestUser,
+    pub(crate) declined: TestUser,
+    pub(crate) patient: TestUser,
+    pub(crate) review: String,
+    pub(crate) case: String,
 }
 
-async fn board() -> Board {
+pub(crate) async fn board() -> Board {
     let app = spawn_app().await;
     let admin = app.create_user(Role::Admin).await;
     let coordinator = app.create_user(Role::Doctor).await;
@@ -74,19 +74,19 @@ async fn board() -> Board {
 }
 
 impl Board {
-    fn path(&self, tail: &str) -> String {
+    pub(crate) fn path(&self, tail: &str) -> String {
         format!("/api/v1/reviews/{}/cases/{}/outcome{tail}", self.review, self.case)
     }
-    async fn save(&self, token: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn save(&self, token: &str, body: Value) -> (u16, Value) {
         self.app.send_json(Method::PUT, &self.path(""), Some(token), &body).await
     }
-    async fn sign(&self, token: &str, version: i64) -> (u16, Value) {
+    pub(crate) async fn sign(&self, token: &str, version: i64) -> (u16, Value) {
         self.app.send_json(Method::POST, &self.path("/sign"), Some(token), &json!({"version": version})).await
     }
     async fn read(&self, token: &str) -> (u16, Value) {
         self.app.get_json(&self.path(""), Some(token)).await
     }
-    fn outcome(&self, version: i64) -> Value {
+    pub(crate) fn outcome(&self, version: i64) -> Value {
         json!({
             "version": version,
             "presenter_id": self.expert.user.id,

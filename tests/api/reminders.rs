@@ -164,7 +164,7 @@ async fn a_malformed_smtp_url_stops_the_start() {
 }
 
 /// The decoded body of a raw message (base64 or quoted-printable, as the client chose).
-fn body_text(raw: &str) -> String {
+pub(crate) fn body_text(raw: &str) -> String {
     use base64::Engine;
     let (headers, body) = raw.split_once("\n\n").unwrap();
     if headers.contains("Content-Transfer-Encoding: base64") {

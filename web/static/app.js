@@ -16,3 +16,8 @@ for (const button of document.querySelectorAll("button[data-confirm]")) {
     if (!window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 }
+
+// Buttons with data-print open the browser's print dialog (the report page).
+for (const button of document.querySelectorAll("button[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}

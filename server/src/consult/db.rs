@@ -1,4 +1,5 @@
-//! The SQL of the room task: chat lines and the end of an ad-hoc room. (Who may enter a room
+//! The SQL of the room task: chat lines, the agenda of a review's room, and the end of an
+//! ad-hoc room. (Who may enter a room
 //! is read in `access`; invites and device tokens keep their queries beside their flows.)
 
 use sqlx::Row;
@@ -57,4 +58,16 @@ pub async fn end_adhoc(db: &Db, room: &RoomId) -> Result<()> {
         .bind(now_ms());
     db.execute(ended).await?;
     Ok(())
+}
+
+/// Whether `case_id` is on the agenda of the review whose room this is.
+pub async fn case_in_room(db: &Db, room: &RoomId, case_id: &str) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM review_cases c JOIN reviews r ON r.id = c.review_id WHERE r.room_id = $1 AND c.id = $2",
+    )
+    .bind(room.as_str())
+    .bind(case_id)
+    .fetch_optional(db.read())
+    .await?;
+    Ok(row.is_some())
 }

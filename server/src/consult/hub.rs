@@ -155,6 +155,8 @@ impl Hub {
             media: self.media.clone(),
             conns: Vec::new(),
             recently_admitted: HashMap::new(),
+            review: None,
+            shown_case: None,
         };
         let task = tokio::spawn(room.run(rx));
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,6 +209,11 @@ struct Room {
     conns: Vec<Member>,
     /// User id → until when an admitted participant who left may come back without waiting.
     recently_admitted: HashMap<UserId, i64>,
+    /// The case review this is the call of (looked up at the first join): its attendance is
+    /// recorded as people come and go.
+    review: Option<Option<String>>,
+    /// The agenda case the coordinator has on everyone's screen.
+    shown_case: Option<String>,
 }
 
 impl Room {
@@ -225,7 +232,7 @@ impl Room {
             let Some(cmd) = next else { break };
             match cmd {
                 Command::Connect(conn) => self.connect(conn).await,
-                Command::Disconnect { id } => self.disconnect(&id),
+                Command::Disconnect { id } => self.disconnect(&id).await,
                 Command::InCall { user_id, reply } => {
                     let _ =
                         reply.send(self.conns.iter().any(|m| m.admitted && m.conn.peer.user_id == user_id));
@@ -307,11 +314,14 @@ impl Room {
         let Some(m) = self.conns.iter_mut().find(|m| m.conn.peer.id == *id) else { return };
         m.admitted = true;
         let you = m.conn.peer.clone();
+        let m_clinical = m.conn.role.is_clinical();
         if m.conn.role != RoomRole::Device {
             self.media.join(&self.id, id, signal_sink(m.conn.tx.clone()));
         }
+        self.attendance(&you, true).await;
         let chat = self.history().await;
-        self.send(id, ServerMsg::Welcome { you: you.clone(), participants: self.participants(), chat });
+        let case = if m_clinical { self.shown_case.clone() } else { None };
+        self.send(id, ServerMsg::Welcome { you: you.clone(), participants: self.participants(), chat, case });
         self.broadcast(&ServerMsg::ParticipantJoined { participant: you }, Some(id));
         self.waiting_list();
     }
@@ -330,15 +340,41 @@ impl Room {
         }
     }
 
-    fn disconnect(&mut self, id: &PeerId) {
+    async fn disconnect(&mut self, id: &PeerId) {
         let Some(pos) = self.conns.iter().position(|m| m.conn.peer.id == *id) else { return };
         let gone = self.conns.remove(pos);
         if gone.admitted {
+            self.attendance(&gone.conn.peer, false).await;
             self.media.leave(&self.id, id);
             self.recently_admitted.insert(gone.conn.peer.user_id.clone(), now_ms() + GRACE_MS);
             self.broadcast(&ServerMsg::ParticipantLeft { id: id.clone() }, None);
         } else {
             self.waiting_list();
+        }
+    }
+
+    /// In a review's call, puts a person (not a device) on the attendance list as they join,
+    /// or notes when they left. A failure is logged: the call goes on, and the coordinator
+    /// can correct the list.
+    async fn attendance(&mut self, who: &Peer, joined: bool) {
+        if who.role == RoomRole::Device.as_str() {
+            return;
+        }
+        if self.review.is_none() {
+            match crate::records::attendance::review_of_room(&self.db, self.id.as_str()).await {
+                Ok(review) => self.review = Some(review),
+                Err(e) => return tracing::warn!(room = %self.id, error = %e, "looking up the room's review"),
+            }
+        }
+        let Some(Some(review)) = &self.review else { return };
+        let user = who.user_id.as_str();
+        let written = if joined {
+            crate::records::attendance::joined(&self.db, review, user, &who.name, who.role).await
+        } else {
+            crate::records::attendance::left(&self.db, review, user).await
+        };
+        if let Err(e) = written {
+            tracing::warn!(room = %self.id, error = %e, "recording attendance");
         }
     }
 
@@ -471,6 +507,31 @@ impl Room {
                     self.media.request(&self.id, &participant, Request::HoldAudio(true));
                     self.send(&participant, ServerMsg::Muted { by: peer.name.clone() });
                     self.update(&participant, |m| m.audio = false);
+                }
+            }
+            ClientMsg::ShowCase { case } => {
+                if role != RoomRole::Host || !admitted {
+                    self.error(id, "forbidden", "only the review's coordinator steps through the agenda");
+                    return false;
+                }
+                if let Some(c) = &case {
+                    match super::db::case_in_room(&self.db, &self.id, c).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.error(id, "not_found", "no such case on this review's agenda");
+                            return false;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "looking up an agenda case");
+                            self.error(id, "unavailable", "the case could not be opened; please try again");
+                            return false;
+                        }
+                    }
+                }
+                self.shown_case = case.clone();
+                let msg = ServerMsg::CaseShown { case, by: peer.name.clone() };
+                for m in self.conns.iter().filter(|m| m.admitted && m.conn.role.is_clinical()) {
+                    self.send(&m.conn.peer.id, msg.clone());
                 }
             }
             ClientMsg::End => {

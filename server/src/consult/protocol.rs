@@ -38,6 +38,9 @@ pub enum ClientMsg {
     Mute { participant: PeerId },
     /// What the presenter shows in the shared image viewer, for the others to follow.
     Viewer(ViewerState),
+    /// In a case review's call, the coordinator puts a case of the agenda on everyone's
+    /// screen (`null`: none).
+    ShowCase { case: Option<String> },
     /// Keep-alive; answered with `pong`.
     Ping,
 }
@@ -125,6 +128,9 @@ pub enum ServerMsg {
         you: Peer,
         participants: Vec<Peer>,
         chat: Vec<ChatLine>,
+        /// In a case review's call, for clinicians: the agenda case being discussed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        case: Option<String>,
     },
     /// You wait until a clinician admits you.
     Waiting,
@@ -179,6 +185,12 @@ pub enum ServerMsg {
     FindingProgress {
         id: String,
         progress: f32,
+    },
+    /// In a case review's call, for clinicians: the coordinator opened this agenda case for
+    /// everyone (`null`: closed it).
+    CaseShown {
+        case: Option<String>,
+        by: String,
     },
     /// A clinician turned you away.
     Denied,

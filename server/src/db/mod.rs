@@ -234,17 +234,19 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
 /// one file for both engines; where the engines' SQL differs (triggers), a migration has one
 /// file per engine under the same version.
 pub fn migrator(engine: Engine) -> Migrator {
-    let (frozen, outcomes_frozen) = match engine {
+    let (frozen, outcomes_frozen, review_record) = match engine {
         Engine::Sqlite => (
             include_str!("../../../migrations/0012_notes_frozen.sqlite.sql"),
             include_str!("../../../migrations/0014_case_outcomes_frozen.sqlite.sql"),
+            include_str!("../../../migrations/0017_review_record.sqlite.sql"),
         ),
         Engine::Postgres => (
             include_str!("../../../migrations/0012_notes_frozen.postgres.sql"),
             include_str!("../../../migrations/0014_case_outcomes_frozen.postgres.sql"),
+            include_str!("../../../migrations/0017_review_record.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 16] = [
+    let sources: [(i64, &str, &'static str); 17] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -261,6 +263,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (14, "case_outcomes_frozen", outcomes_frozen),
         (15, "chart", include_str!("../../../migrations/0015_chart.sql")),
         (16, "patient_profiles", include_str!("../../../migrations/0016_patient_profiles.sql")),
+        (17, "review_record", review_record),
     ];
     Migrator::with_migrations(
         sources

@@ -420,6 +420,8 @@ async fn finish(
 pub struct RecordEntry {
     /// The image's file name, with the review case's number when it belongs to one.
     pub image: String,
+    /// The number of the review case the image belongs to, if any.
+    pub case: Option<i64>,
     /// The frame analysed, counted from 1 for people; 0 for a single picture.
     pub frame: u32,
     pub model: String,
@@ -448,7 +450,8 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
                 .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default();
             let filename: String = r.try_get("filename")?;
-            let image = match r.try_get::<Option<i64>, _>("position")? {
+            let case = r.try_get::<Option<i64>, _>("position")?;
+            let image = match case {
                 Some(case) => format!("{filename} (#{case})"),
                 None => filename,
             };
@@ -458,6 +461,7 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
             let frame = u32::try_from(r.try_get::<i64, _>("frame")?).unwrap_or(0);
             Ok(RecordEntry {
                 image,
+                case,
                 frame: if frames > 1 { frame + 1 } else { 0 },
                 model: format!(
                     "{} {}",

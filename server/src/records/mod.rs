@@ -1,12 +1,15 @@
-//! Records: the audit log, consultation notes ([`notes`]) and case-review outcomes
-//! ([`outcomes`]).
+//! Records: the audit log, consultation notes ([`notes`]), case-review outcomes
+//! ([`outcomes`]) with the review's attendance ([`attendance`]) and report, and the patient's
+//! chart ([`chart`]).
 
+pub mod attendance;
 pub mod audit;
 pub mod chart;
 pub mod handlers;
 pub mod leftovers;
 pub mod notes;
 pub mod outcomes;
+pub mod report;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -60,6 +63,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(notes::handlers::add_addendum))
         .routes(routes!(outcomes::handlers::read, outcomes::handlers::save))
         .routes(routes!(outcomes::handlers::sign))
+        .routes(routes!(attendance::read))
+        .routes(routes!(attendance::put))
+        .routes(routes!(report::pdf))
         .routes(routes!(chart::handlers::chart))
         .routes(routes!(chart::handlers::emergency_access))
         .routes(routes!(chart::handlers::report))

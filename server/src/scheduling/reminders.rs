@@ -1,5 +1,6 @@
-//! Reminders through a transactional outbox. Booking, moving and cancelling write or cancel
-//! rows in the same transaction as the change; a background worker claims due rows one at a
+//! Reminders and notices through a transactional outbox. Booking, moving and cancelling write
+//! or cancel rows in the same transaction as the change, as signing a case outcome writes a
+//! notice for the clinician it names (kind `outcome`, due at once); a background worker claims due rows one at a
 //! time (`pending` → `sending`, so two workers never send the same one), emails them over SMTP
 //! when `CONSILIUM_SMTP_URL` is set or records them (`logged`) otherwise, and retries failures
 //! with back-off, giving up after [`MAX_ATTEMPTS`].
@@ -68,6 +69,25 @@ pub async fn queue(
         q = q.bind(new_id()).bind(kind).bind(object_id).bind(recipient).bind(offset).bind(due).bind(now);
     }
     q.execute(conn).await?;
+    Ok(())
+}
+
+/// Queues one notice due now: `kind` `outcome` tells `recipient` of the signed case outcome
+/// `object_id`. Written in the caller's transaction.
+pub async fn notify(conn: &mut AnyConnection, kind: &str, object_id: &str, recipient: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
+         VALUES ($1, $2, $3, $4, 0, $5, 'pending', 0, $5)
+         ON CONFLICT (object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(kind)
+    .bind(object_id)
+    .bind(recipient)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -259,6 +279,9 @@ async fn compose(state: &AppState, due: &Due) -> Result<Option<(String, String)>
     let tz = zone(&due.timezone);
     let base = state.config.base_url();
     let mut conn = state.db.acquire().await?;
+    if due.kind == "outcome" {
+        return outcome_notice(&mut conn, due, &tr, &base).await;
+    }
     let (what, start_ms, link) = if due.kind == "appointment" {
         match super::db::appointment(&mut conn, &due.object_id).await? {
             Some(a) if a.status == super::model::Status::Booked => (
@@ -283,6 +306,35 @@ async fn compose(state: &AppState, due: &Due) -> Result<Option<(String, String)>
         "{}\n\n{what}\n{when}\n\n{} {link}\n",
         tr.t("reminder.greeting").replace("{name}", &due.name),
         tr.t("reminder.join")
+    );
+    Ok(Some((subject, body)))
+}
+
+/// The notice of a signed case outcome to the clinician it names: the review, the
+/// recommendation and a link; the patient is named only behind the link (mail is not a place
+/// for patient data). `None` if the outcome is gone or not signed.
+async fn outcome_notice(
+    conn: &mut AnyConnection,
+    due: &Due,
+    tr: &Tr,
+    base: &str,
+) -> Result<Option<(String, String)>> {
+    let Some(n) = crate::records::outcomes::db::notice(conn, &due.object_id).await? else {
+        return Ok(None);
+    };
+    let recommendation =
+        n.recommendation.map(|r| crate::records::outcomes::pages::label(tr, r)).unwrap_or("");
+    let subject = format!("{}: {}", tr.t("notice.outcome_subject"), n.review_title);
+    let body = format!(
+        "{}\n\n{}\n\n{}: {}\n{}: {recommendation}\n\n{} {base}/reviews/{}#case-{}\n",
+        tr.t("reminder.greeting").replace("{name}", &due.name),
+        tr.t("notice.outcome_body"),
+        tr.t("notice.review"),
+        n.review_title,
+        tr.t("outcome.recommendation"),
+        tr.t("reminder.join"),
+        n.review_id,
+        n.case_id,
     );
     Ok(Some((subject, body)))
 }

@@ -4,6 +4,7 @@
 pub mod i18n;
 pub mod input;
 pub mod pages;
+pub mod pdf;
 pub mod statics;
 pub mod time;
 

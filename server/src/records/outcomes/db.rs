@@ -150,3 +150,34 @@ pub async fn sign(tx: &mut WriteTx, id: &str, version: i64, by: &Saver<'_>, hash
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// What the notice of a signed outcome says.
+pub struct Notice {
+    pub review_id: String,
+    pub review_title: String,
+    pub case_id: String,
+    pub recommendation: Option<Recommendation>,
+}
+
+/// The notice of the signed outcome `id`, `None` when it is not signed.
+pub async fn notice(conn: &mut AnyConnection, id: &str) -> Result<Option<Notice>> {
+    let row = sqlx::query(
+        "SELECT o.review_id, r.title, o.case_id, o.recommendation FROM case_outcomes o JOIN reviews r ON r.id = o.review_id
+         WHERE o.id = $1 AND o.signed_at IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(Notice {
+            review_id: r.try_get("review_id")?,
+            review_title: r.try_get("title")?,
+            case_id: r.try_get("case_id")?,
+            recommendation: r
+                .try_get::<Option<String>, _>("recommendation")?
+                .map(|s| Recommendation::from_stored(&s))
+                .transpose()?,
+        })
+    })
+    .transpose()
+}

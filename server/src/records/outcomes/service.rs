@@ -303,6 +303,11 @@ pub async fn sign(
         .patient(Some(&case.patient_id))
         .detail(format!("review {review_id} case {case_id} version {} sha256 {hash}", input.version));
     audit::record(&mut tx, &Actor::user(user, addr), event).await?;
+    // The clinician named for the next step hears of it through the outbox, in this
+    // transaction: a signature is never without its notice, nor a notice without it.
+    if let Some(responsible) = &current.responsible_id {
+        crate::scheduling::reminders::notify(&mut tx, "outcome", &id, responsible).await?;
+    }
     tx.commit().await?;
     found(db, case_id).await
 }

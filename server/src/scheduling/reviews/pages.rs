@@ -37,11 +37,12 @@ fn status_label(page: &PageCtx, s: &str) -> &'static str {
     }
 }
 
-fn when(page: &PageCtx, r: &Review, tz: &jiff::tz::TimeZone) -> String {
+/// When the review takes place, in `tz`, or that it has no time yet.
+pub fn when(tr: &crate::web::i18n::Tr, r: &Review, tz: &jiff::tz::TimeZone) -> String {
     r.time_ms
         .and_then(|(s, _)| Timestamp::from_millisecond(s).ok())
-        .map(|t| moment(t, tz, &page.tr))
-        .unwrap_or_else(|| page.tr.t("review.no_time").to_string())
+        .map(|t| moment(t, tz, tr))
+        .unwrap_or_else(|| tr.t("review.no_time").to_string())
 }
 
 #[derive(Template)]
@@ -70,7 +71,7 @@ async fn reviews_page(
         .map(|r| ReviewRow {
             id: r.id.clone(),
             title: r.title.clone(),
-            when: when(&page, r, &tz),
+            when: when(&page.tr, r, &tz),
             status: status_label(&page, &r.status),
             experts: r.experts.len(),
         })
@@ -164,6 +165,16 @@ struct ReviewPage {
     /// The review's clinicians (presenter and responsible lists) and the recommendations.
     panel: Vec<(String, String)>,
     recommendations: Vec<(&'static str, &'static str)>,
+    /// Who attended, from the call and the coordinator's corrections.
+    attendance: Vec<crate::records::attendance::Line>,
+    may_correct: bool,
+}
+
+impl ReviewPage {
+    /// Whether `user_id` is on the attendance list (the others of the panel can be added).
+    fn attendance_has(&self, user_id: &str) -> bool {
+        self.attendance.iter().any(|a| a.user_id == user_id)
+    }
 }
 
 #[derive(Deserialize)]
@@ -213,12 +224,20 @@ async fn review_page(
     };
     let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id).await?;
     let cases = crate::records::outcomes::pages::cases(state, user, addr, &r, &page.tr).await?;
+    let tz = zone(&user.timezone);
+    let attendance = crate::records::attendance::lines(
+        &crate::records::attendance::list(&state.db, &r.id).await?,
+        &tz,
+        &page.tr,
+    );
     let t = ReviewPage {
+        may_correct: crate::records::attendance::may_correct(user, &r) && r.status != "cancelled",
+        attendance,
         panel: crate::records::outcomes::pages::panel(&r),
         recommendations: crate::records::outcomes::pages::recommendations(&page.tr),
         cases,
         findings,
-        when: when(&page, &r, &zone(&user.timezone)),
+        when: when(&page.tr, &r, &tz),
         status: status_label(&page, &r.status),
         my_response: r.experts.iter().find(|e| e.expert_id == user.id).map(|e| e.response.clone()),
         page,

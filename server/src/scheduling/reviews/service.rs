@@ -34,6 +34,12 @@ fn may_see(user: &CurrentUser, r: &Review) -> bool {
     is_coordinator(user, r) || r.experts.iter().any(|e| e.expert_id == user.id)
 }
 
+/// A review its coordinator, its invited experts and admins may see (others get 404), read
+/// without auditing: for callers that show none of its patient data or audit it themselves.
+pub async fn seen_by(db: &Db, user: &CurrentUser, id: &str) -> Result<Review> {
+    visible(&mut *db.acquire().await?, user, id).await
+}
+
 /// Loads a review the user may see; others get 404.
 async fn visible(conn: &mut AnyConnection, user: &CurrentUser, id: &str) -> Result<Review> {
     match db::load(conn, id).await? {

@@ -2,13 +2,14 @@
 //! The clinical record's texts (notes, outcomes, the chart) are in `record.rs`.
 
 mod record;
+mod review;
 
 /// key, English, Simplified Chinese.
 pub type Entry = (&'static str, &'static str, &'static str);
 
-/// Every entry of the table, from both files.
+/// Every entry of the table, from all its files.
 pub fn all() -> impl Iterator<Item = &'static Entry> {
-    GENERAL.iter().chain(record::RECORD.iter())
+    GENERAL.iter().chain(record::RECORD.iter()).chain(review::REVIEW.iter())
 }
 
 /// The texts of scheduling, rooms, imaging, accounts and the pages around them.
