@@ -16,9 +16,10 @@
 //! - [`imaging`]: shared images (PNG, JPEG, DICOM) and the blob store;
 //! - [`diagnosis`]: ONNX models, inference workers, explanations, findings and their sign-off;
 //! - [`records`]: the clinical record: the audit log, consultation notes (SOAP drafts with
-//!   versions, signing, addenda), case-review outcomes, the patient's chart with emergency
-//!   access, and what a call leaves behind. Signed rows are frozen by database triggers.
-//! - [`web`]: pages, i18n, static files, and the edge's input
+//!   versions, signing, addenda), case-review outcomes, attendance and report, the patient's
+//!   chart with emergency access, and what a call leaves behind. Signed rows are frozen by
+//!   database triggers.
+//! - [`web`]: pages, i18n, static files, printable PDFs ([`web::pdf`]), and the edge's input
 //!   checks ([`web::input`]); [`ops`]: probes, metrics, admission control, security
 //!   middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
 //!

@@ -213,8 +213,15 @@ async fn a_signed_outcome_tells_its_responsible_clinician_once_without_naming_th
     );
 }
 
-/// The text poppler's `pdftotext` reads out of a PDF.
-fn pdf_text(bytes: &[u8]) -> String {
+/// The text poppler's `pdftotext` reads out of a PDF; the file is kept beside the browser
+/// tests' screenshots as `name`.pdf, for a person to look at.
+fn pdf_text(bytes: &[u8], name: &str) -> String {
+    let shots = std::env::var("CONSILIUM_SCREENSHOTS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots"))
+    });
+    if std::fs::create_dir_all(&shots).is_ok() {
+        let _ = std::fs::write(shots.join(format!("{name}.pdf")), bytes);
+    }
     let file = std::env::temp_dir().join(format!("consilium-report-{}.pdf", consilium::db::new_id()));
     std::fs::write(&file, bytes).unwrap();
     let check =
@@ -270,7 +277,7 @@ async fn the_report_lists_attendees_and_every_case_and_downloads_as_a_pdf() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert!(r.headers()["content-disposition"].to_str().unwrap().contains(".pdf"));
-    let text = pdf_text(&r.bytes().await.unwrap());
+    let text = pdf_text(&r.bytes().await.unwrap(), "review-report-en");
     for want in [
         "Tumour board",
         "Attendance",
@@ -292,7 +299,7 @@ async fn the_report_lists_attendees_and_every_case_and_downloads_as_a_pdf() {
         .send()
         .await
         .unwrap();
-    let text = pdf_text(&r.bytes().await.unwrap());
+    let text = pdf_text(&r.bytes().await.unwrap(), "review-report-zh-CN");
     assert!(text.contains("出席情况") && text.contains("系统治疗"), "{text}");
 
     // Nobody outside the review; every read audited per patient.

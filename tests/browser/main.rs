@@ -6,6 +6,7 @@ use consilium_tests::browser::{Browser, DESKTOP, PHONE, Viewport};
 use consilium_tests::{TestApp, spawn_app};
 
 mod notes;
+mod reviews;
 mod rooms;
 
 async fn demo_app() -> (TestApp, Vec<DemoLogin>) {

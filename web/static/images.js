@@ -383,6 +383,15 @@ export async function start(sender) {
   if (current) select(current);
 }
 
+/** The images shared in the room so far and the findings on them (the agenda's case view). */
+export const known = () => ({ images: [...images.values()], findings: [...findings.values()] });
+
+/** Shows image `id` in the shared viewer (and to the others, when presenting). */
+export function open(id) {
+  select(id);
+  share();
+}
+
 export const handlers = {
   image_shared(m) { added(m.image, $("follow").checked); },
   viewer: follow,

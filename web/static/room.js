@@ -5,6 +5,7 @@
 import { localStream } from "/static/devices.js";
 import { Call } from "/static/call.js";
 import * as shared from "/static/images.js";
+import * as agenda from "/static/agenda.js";
 
 const root = document.getElementById("room");
 const t = (key) => root.dataset["t" + key.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())];
@@ -231,7 +232,8 @@ const handlers = {
     if (endButton && m.you.role === "host") endButton.hidden = false;
     renderPeople();
     startMedia();
-    shared.start(send);
+    // The agenda shows the case's images once the image panel has them.
+    shared.start(send).then(() => agenda.start(send, m.case));
   },
   waiting() { setStatus(t("waiting")); },
   waiting_list(m) { renderWaiting(m.waiting); },
@@ -281,6 +283,7 @@ function connect() {
   socket.addEventListener("message", (event) => {
     const m = JSON.parse(event.data);
     (handlers[m.type] || (() => {}))(m);
+    agenda.on(m);
   });
   socket.addEventListener("close", () => {
     setChat(false);

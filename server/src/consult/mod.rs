@@ -96,6 +96,48 @@ struct RoomPage {
     cases: Vec<(String, String)>,
     /// In an appointment's room, for its doctor: the note editor beside the call.
     note: Option<crate::records::notes::pages::NoteOnPage>,
+    /// In a case review's room, for clinicians: the agenda beside the call.
+    agenda: Option<Agenda>,
+}
+
+/// The agenda panel of a review's call: every case with its outcome as the reader may handle
+/// it, the review's clinicians (presenter and responsible lists) and the recommendations.
+struct Agenda {
+    review_id: String,
+    cases: Vec<crate::records::outcomes::pages::CaseView>,
+    panel: Vec<(String, String)>,
+    recommendations: Vec<(&'static str, &'static str)>,
+    /// The panel's texts, for its script.
+    i18n: String,
+}
+
+impl RoomPage {
+    /// Whether the call has a side panel (the agenda or the note).
+    fn has_side(&self) -> bool {
+        self.agenda.is_some() || self.note.as_ref().is_some_and(|n| n.editor.is_some())
+    }
+}
+
+/// The agenda of the review whose room `room_id` is, for a clinician in it.
+async fn agenda(
+    state: &AppState,
+    user: &CurrentUser,
+    addr: &str,
+    room_id: &str,
+    tr: &crate::web::i18n::Tr,
+) -> Result<Option<Agenda>> {
+    let Some(review_id) = crate::records::attendance::review_of_room(&state.db, room_id).await? else {
+        return Ok(None);
+    };
+    let review = crate::scheduling::reviews::service::seen_by(&state.db, user, &review_id).await?;
+    let cases = crate::records::outcomes::pages::cases(state, user, addr, &review, tr).await?;
+    Ok(Some(Agenda {
+        review_id,
+        cases,
+        panel: crate::records::outcomes::pages::panel(&review),
+        recommendations: crate::records::outcomes::pages::recommendations(tr),
+        i18n: format!("{{\"agenda\":{},\"outcome\":{}}}", tr.json("agenda."), tr.json("outcome.")),
+    }))
 }
 
 /// `GET /rooms/{id}`: the consultation page (waiting room, participants, chat), for account
@@ -126,9 +168,16 @@ pub async fn page(
         _ => None,
     };
     let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
+    let agenda = match &user {
+        Some(u) if access.role.is_clinical() && !cases.is_empty() => {
+            agenda(&state, u, &addr, &id, &page.tr).await?
+        }
+        _ => None,
+    };
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {
         note,
+        agenda,
         cases,
         img_i18n,
         page,

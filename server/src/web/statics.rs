@@ -16,6 +16,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("analyse.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/analyse.js")),
     ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/ui.js")),
     ("note.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/note.js")),
+    ("agenda.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/agenda.js")),
 ];
 
 /// `GET /static/{file}`.

@@ -49,4 +49,17 @@ pub const REVIEW: &[Entry] = &[
     ("agenda.images", "Images of this case", "本病例的图像"),
     ("agenda.no_images", "No images shared for this case yet.", "本病例尚无共享图像。"),
     ("agenda.opened_by", "opened by", "打开者"),
+    ("agenda.closed", "No case is open.", "当前没有打开的病例。"),
+    ("agenda.findings", "Signed-off findings", "已确认的分析结果"),
+    ("agenda.saving", "Saving…", "正在保存…"),
+    ("agenda.saved", "Draft saved", "草稿已保存"),
+    ("agenda.unsaved", "Changes not saved yet", "更改尚未保存"),
+    ("agenda.offline", "Not saved: the connection dropped. Trying again…", "未保存：连接中断，正在重试…"),
+    (
+        "agenda.sign_confirm",
+        "Sign this outcome? It cannot be changed afterwards.",
+        "确定签署此结论？签署后不可更改。",
+    ),
+    ("agenda.signed", "Signed by", "签署人"),
+    ("agenda.read_only", "Only the review's panel writes the outcome.", "只有会诊专家组成员可以填写结论。"),
 ];

@@ -1,0 +1,242 @@
+// The agenda beside a case review's call. The coordinator opens a case for everyone
+// (`show_case`); every clinician then sees it marked, with its images and signed-off findings,
+// and the panel writes its outcome right there: saved as they type, with the version it was
+// edited from, so two experts typing at once get a clear conflict instead of a silent
+// overwrite. The coordinator signs it when the panel agrees.
+
+import { $, el } from "/static/ui.js";
+import * as shared from "/static/images.js";
+
+const panel = $("agenda");
+const texts = panel ? JSON.parse($("agenda-i18n").textContent) : {};
+const t = (key) => texts.agenda?.[key] || key;
+const to = (key) => texts.outcome?.[key] || key; // the outcome form's own texts
+const lang = document.documentElement.lang || undefined;
+const clock = (ms) => new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+
+let send = () => {};
+let current = null; // the case on screen
+let version = 0; // the outcome version the form was filled from
+let dirty = false;
+let held = false; // a conflict waits for the reader
+let timer = null;
+let inFlight = null;
+let retry = 0;
+
+const form = $("agenda-outcome");
+const fields = ["presenter_id", "question", "discussion", "recommendation", "recommendation_text", "responsible_id"];
+const item = (id) => panel.querySelector(`li[data-case="${CSS.escape(id)}"]`);
+const url = (tail = "") => `/api/v1/reviews/${panel.dataset.review}/cases/${current}/outcome${tail}`;
+
+function status(text, alert = false) {
+  const line = $("agenda-outcome-status");
+  line.textContent = text;
+  line.className = alert ? "alert" : "muted";
+}
+
+async function call(method, target, body) {
+  const r = await fetch(target, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { code: r.status, data: text ? JSON.parse(text) : null };
+}
+
+// ---- the case on screen ----
+
+async function shown(caseId, by) {
+  if (caseId === current) return;
+  await save(); // what was typed on the previous case is kept first
+  current = caseId;
+  for (const li of panel.querySelectorAll("li[data-case]")) {
+    const on = li.dataset.case === caseId;
+    li.classList.toggle("current", on);
+    if (on) li.setAttribute("aria-current", "true");
+    else li.removeAttribute("aria-current");
+  }
+  const li = caseId && item(caseId);
+  $("agenda-case").hidden = !li;
+  if (!li) {
+    $("agenda-now").textContent = by ? t("closed") : t("waiting");
+    return;
+  }
+  $("agenda-now").textContent = `${t("now")}: ${li.dataset.title}${by ? ` · ${t("opened_by")} ${by}` : ""}`;
+  $("agenda-case-title").textContent = li.dataset.title;
+  $("agenda-case-question").textContent = li.querySelector(".muted")?.textContent || "";
+  // Images shared from now on belong to the case being discussed.
+  const select = $("image-case");
+  if (select) select.value = caseId;
+  renderMaterial();
+  await loadOutcome(li);
+}
+
+/** The case's images (click: into the shared viewer) and its signed-off findings. */
+function renderMaterial() {
+  if (!current) return;
+  const { images, findings } = shared.known();
+  const mine = images.filter((i) => i.case_id === current);
+  $("agenda-images").replaceChildren(
+    ...(mine.length
+      ? mine.map((img) =>
+          el("li", {},
+            el("button", { type: "button", class: "thumb", onclick: () => shared.open(img.id) },
+              el("img", { src: img.url, alt: img.filename, loading: "lazy" }),
+              el("span", {}, img.filename))))
+      : [el("li", { class: "muted" }, t("no_images"))]),
+  );
+  const ids = new Set(mine.map((i) => i.id));
+  const signed = findings.filter((f) => ids.has(f.image_id) && f.decision);
+  $("agenda-findings").replaceChildren(
+    ...(signed.length
+      ? [el("h4", {}, t("findings")), el("ul", {}, signed.map((f) =>
+          el("li", {}, `${f.model} · ${f.decision.outcome}${f.decision.label ? `: ${f.decision.label}` : ""}`,
+            el("span", { class: "muted" }, ` · ${f.decision.by}`))))]
+      : []),
+  );
+}
+
+// ---- the outcome ----
+
+function fill(o) {
+  for (const name of fields) form.elements[name].value = o[name] ?? "";
+}
+
+function content() {
+  const out = {};
+  for (const name of fields) out[name] = form.elements[name].value;
+  out.recommendation = out.recommendation || null;
+  return out;
+}
+
+function showSigned(o) {
+  form.hidden = true;
+  const box = $("agenda-signed");
+  box.hidden = false;
+  const labels = [...form.elements.recommendation.options];
+  const rec = labels.find((x) => x.value === o.recommendation)?.textContent || "";
+  box.replaceChildren(
+    el("h4", {}, to("title")),
+    rec ? el("p", {}, el("strong", {}, `${to("recommendation")}: `), rec) : null,
+    o.recommendation_text ? el("p", { class: "prose" }, o.recommendation_text) : null,
+    o.discussion ? el("p", { class: "prose" }, o.discussion) : null,
+    o.responsible ? el("p", { class: "muted" }, `${to("responsible")}: ${o.responsible}`) : null,
+    el("p", { class: "muted" }, `${t("signed")} ${o.signed_by} · ${new Date(o.signed_at).toLocaleString(lang)}`),
+  );
+  const li = item(o.case_id);
+  if (li && !li.querySelector("[data-signed]")) {
+    li.querySelector(".agenda-item strong").after(" ", el("span", { class: "badge on", "data-signed": "" }, `✔ ${to("signed_by")}`));
+  }
+}
+
+async function loadOutcome(li) {
+  held = false;
+  dirty = false;
+  $("agenda-conflict").hidden = true;
+  $("agenda-signed").hidden = true;
+  const editable = li.dataset.editable === "true";
+  form.hidden = true;
+  const { code, data } = await call("GET", url()).catch(() => ({ code: 0, data: null }));
+  if (code !== 200) {
+    form.hidden = false;
+    return status(data?.error?.message || t("offline"), true);
+  }
+  if (data.status === "signed") return showSigned(data);
+  if (!editable) {
+    $("agenda-signed").hidden = false;
+    $("agenda-signed").replaceChildren(el("p", { class: "muted" }, t("read_only")));
+    return;
+  }
+  version = data.version;
+  fill(data);
+  form.hidden = false;
+  $("agenda-sign").hidden = li.dataset.canSign !== "true";
+  status(data.saved_at ? `${t("saved")} ${clock(data.saved_at)} · ${data.saved_by}` : "");
+}
+
+function changed() {
+  dirty = true;
+  if (held) return;
+  status(t("unsaved"));
+  clearTimeout(timer);
+  timer = setTimeout(save, 800);
+}
+
+async function save() {
+  clearTimeout(timer);
+  if (inFlight) await inFlight;
+  if (!dirty || held || !current) return;
+  dirty = false;
+  const target = url();
+  status(t("saving"));
+  inFlight = call("PUT", target, { version, ...content() })
+    .then(({ code, data }) => saved(code, data))
+    .catch(() => offline())
+    .finally(() => (inFlight = null));
+  await inFlight;
+}
+
+function saved(code, data) {
+  if (code === 200) {
+    version = data.version;
+    retry = 0;
+    return status(`${t("saved")} ${clock(data.saved_at)}`);
+  }
+  dirty = true;
+  const message = data?.error?.message || `${code}`;
+  if (code === 409) {
+    held = true;
+    $("agenda-conflict-text").textContent = message;
+    $("agenda-conflict").hidden = false;
+    return status(t("unsaved"), true);
+  }
+  if (code >= 500) return offline();
+  status(message, true); // refused input: kept in the form, shown, sent with the next change
+}
+
+function offline() {
+  dirty = true;
+  status(t("offline"), true);
+  retry = Math.min(retry + 1, 5);
+  clearTimeout(timer);
+  timer = setTimeout(save, 1000 * 2 ** retry);
+}
+
+async function sign() {
+  if (!confirm(t("sign_confirm"))) return;
+  dirty = true; // the form as it stands is what gets signed
+  await save();
+  if (dirty || held) return;
+  const { code, data } = await call("POST", url("/sign"), { version });
+  if (code !== 200) return status(data?.error?.message || `${code}`, true);
+  showSigned(data);
+}
+
+// ---- wiring to the room ----
+
+/** Starts the panel once in the call: `sender` sends a signalling message; `caseId` is the
+ *  case on screen when we joined. */
+export function start(sender, caseId) {
+  if (!panel) return;
+  send = sender;
+  shown(caseId ?? null, null);
+}
+
+/** Every room message passes here after the room and the image panel have handled it. */
+export function on(m) {
+  if (!panel) return;
+  if (m.type === "case_shown") shown(m.case, m.by);
+  else if (m.type === "image_shared" || m.type === "finding") renderMaterial();
+}
+
+if (panel) {
+  for (const b of panel.querySelectorAll("[data-show]")) {
+    b.addEventListener("click", () => send({ type: "show_case", case: b.dataset.show }));
+  }
+  form.addEventListener("input", changed);
+  $("agenda-save").addEventListener("click", () => { dirty = true; save(); });
+  $("agenda-sign").addEventListener("click", sign);
+  $("agenda-reload").addEventListener("click", () => { held = false; loadOutcome(item(current)); });
+  window.addEventListener("online", () => dirty && save());
+}
