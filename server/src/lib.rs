@@ -105,6 +105,7 @@ pub struct AppState {
 pub struct RoomEvents {
     pub diagnosis: diagnosis::events::Sink,
     pub imaging: imaging::EventSink,
+    pub outcomes: records::outcomes::EventSink,
 }
 
 impl std::fmt::Debug for RoomEvents {
@@ -137,7 +138,11 @@ impl AppState {
         let decode_slots =
             Arc::new(imaging::slots::DecodeSlots::new(config.image_decoders, config.image_decode_queue));
         let admission = Arc::new(ops::admission::Admission::new(config.admission));
-        let events = RoomEvents { diagnosis: hub.diagnosis_sink(), imaging: hub.imaging_sink() };
+        let events = RoomEvents {
+            diagnosis: hub.diagnosis_sink(),
+            imaging: hub.imaging_sink(),
+            outcomes: hub.outcomes_sink(),
+        };
         Ok(AppState {
             events,
             admission,

@@ -168,6 +168,14 @@ async fn the_coordinator_steps_through_the_agenda_and_the_panel_follows() {
     send(&mut chair, json!({"type": "show_case", "case": 7})).await;
     assert_eq!(until(&mut chair, "error").await["code"], "bad_message", "a case id is a string");
 
+    // A save through the API reaches the panel's open forms.
+    assert_eq!(b.save(&b.expert.token, b.outcome(0)).await.0, 200);
+    let saved = until(&mut chair, "outcome_saved").await;
+    assert_eq!(
+        (saved["case"].as_str(), saved["version"].as_i64(), saved["by"].as_str(), saved["signed"].as_bool()),
+        (Some(b.case.as_str()), Some(1), Some(b.expert.user.name.as_str()), Some(false))
+    );
+
     // Someone joining later sees the case on screen at once.
     drop(expert);
     let mut late = connect(&b.app, &room, &b.expert.token).await.unwrap();

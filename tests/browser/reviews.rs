@@ -108,15 +108,29 @@ async fn a_coordinator_runs_a_three_expert_review_beside_the_video_and_files_its
     wei.wait_for_text("#agenda-outcome-status", "草稿已保存").await;
     wei.screenshot("review-call-agenda-zh-CN-desktop").await;
 
-    // The coordinator's form is a version behind: her change is refused with Dr. Zhang's name,
-    // she takes his text and completes it.
-    chair.fill("#agenda-outcome textarea[name=recommendation_text]", "Excision with 2 mm margins.").await;
-    chair.wait_for_text("#agenda-conflict", "Dr. Wei Zhang").await;
-    chair.click("#agenda-reload").await;
+    // The coordinator's open form follows his save by itself.
     chair.wait_for_text("#agenda-outcome-status", "Dr. Wei Zhang").await;
     let discussion =
         chair.eval("return document.querySelector('#agenda-outcome textarea[name=discussion]').value").await;
     assert_eq!(discussion, "皮肤镜提示发育不良痣；专家组倾向于切除。");
+
+    // She types while Dr. Moreno saves from his own client: her save is refused with his name,
+    // she takes his version and completes it.
+    chair.eval("const f = document.getElementById('agenda-outcome'); f.elements.recommendation_text.value = 'Excision with 2 mm margins.'; f.elements.recommendation_text.dispatchEvent(new Event('input', {bubbles: true})); return null").await;
+    let (_, current) =
+        app.get_json(&format!("/api/v1/reviews/{id}/cases/{case1}/outcome"), Some(&lucas)).await;
+    let (s, saved) = app
+        .send_json(
+            Method::PUT,
+            &format!("/api/v1/reviews/{id}/cases/{case1}/outcome"),
+            Some(&lucas),
+            &json!({"version": current["version"], "question": current["question"], "discussion": current["discussion"], "recommendation_text": "Wide local excision."}),
+        )
+        .await;
+    assert_eq!(s, 200, "{saved}");
+    chair.wait_for_text("#agenda-conflict", "Dr. Lucas Moreno").await;
+    chair.click("#agenda-reload").await;
+    chair.wait_for_text("#agenda-outcome-status", "Dr. Lucas Moreno").await;
     chair
         .eval("const f = document.getElementById('agenda-outcome'); f.elements.recommendation.value = 'surgery'; [...f.elements.responsible_id.options].find(o => o.text.includes('Wei')).selected = true; f.elements.recommendation.dispatchEvent(new Event('input', {bubbles: true})); return null")
         .await;

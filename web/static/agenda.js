@@ -213,6 +213,18 @@ async function sign() {
   showSigned(data);
 }
 
+/** Someone in the call saved or signed an outcome: a form with nothing unsaved follows; one
+ *  with unsaved changes keeps them, and its next save meets the conflict message. */
+function followed(m) {
+  const li = item(m.case);
+  if (m.signed && li && !li.querySelector("[data-signed]")) {
+    li.querySelector(".agenda-item strong").after(" ", el("span", { class: "badge on", "data-signed": "" }, `✔ ${to("signed_by")}`));
+  }
+  if (m.case !== current || m.version === version || inFlight) return;
+  if (!dirty && !held) loadOutcome(li);
+  else status(`${t("saved")} · ${m.by}`, true);
+}
+
 // ---- wiring to the room ----
 
 /** Starts the panel once in the call: `sender` sends a signalling message; `caseId` is the
@@ -228,6 +240,7 @@ export function on(m) {
   if (!panel) return;
   if (m.type === "case_shown") shown(m.case, m.by);
   else if (m.type === "image_shared" || m.type === "finding") renderMaterial();
+  else if (m.type === "outcome_saved") followed(m);
 }
 
 if (panel) {

@@ -1,6 +1,6 @@
-//! Room news from the in-room domains, turned into the room's wire messages: diagnosis and
-//! imaging send their own events to these sinks and never build a [`ServerMsg`] themselves,
-//! as the media plane sends its signals through `hub::signal_sink`.
+//! Room news from the in-room domains, turned into the room's wire messages: diagnosis,
+//! imaging and case outcomes send their own events to these sinks and never build a
+//! [`ServerMsg`] themselves, as the media plane sends its signals through `hub::signal_sink`.
 
 use std::sync::Arc;
 
@@ -36,6 +36,23 @@ impl Hub {
                     crate::imaging::Event::Shared(image) => ServerMsg::ImageShared { image: Box::new(image) },
                 };
                 hub.announce(&room, msg, false).await;
+            })
+        })
+    }
+
+    /// Case outcomes' saves and signatures as the review call's message, for its clinicians.
+    pub fn outcomes_sink(self: &Arc<Self>) -> crate::records::outcomes::EventSink {
+        let hub = self.clone();
+        Arc::new(move |room, e| {
+            let hub = hub.clone();
+            Box::pin(async move {
+                let msg = ServerMsg::OutcomeSaved {
+                    case: e.case_id,
+                    version: e.version,
+                    by: e.by,
+                    signed: e.signed,
+                };
+                hub.announce(&room, msg, true).await;
             })
         })
     }

@@ -192,6 +192,14 @@ pub enum ServerMsg {
         case: Option<String>,
         by: String,
     },
+    /// In a case review's call, for clinicians: a case's outcome was saved (or signed) at
+    /// `version` by `by`; an open form without unsaved changes loads it.
+    OutcomeSaved {
+        case: String,
+        version: i64,
+        by: String,
+        signed: bool,
+    },
     /// A clinician turned you away.
     Denied,
     /// The host ended the call.

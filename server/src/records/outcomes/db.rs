@@ -181,3 +181,10 @@ pub async fn notice(conn: &mut AnyConnection, id: &str) -> Result<Option<Notice>
     })
     .transpose()
 }
+
+/// The room of review `review_id`.
+pub async fn room_of_review(pool: &sqlx::AnyPool, review_id: &str) -> Result<Option<String>> {
+    let row =
+        sqlx::query("SELECT room_id FROM reviews WHERE id = $1").bind(review_id).fetch_optional(pool).await?;
+    Ok(row.map(|r| r.try_get("room_id")).transpose()?)
+}

@@ -43,7 +43,9 @@ pub async fn save(
     Path((id, case_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<OutcomeInput>,
 ) -> Result<Json<OutcomeView>> {
-    Ok(Json(service::save(&state.db, &user, &addr, &id, &case_id, input).await?))
+    let saved = service::save(&state.db, &user, &addr, &id, &case_id, input).await?;
+    super::announce(&state, &saved).await?;
+    Ok(Json(saved))
 }
 
 /// The coordinator signs the outcome at `version` (an expert who accepted, when the
@@ -62,5 +64,7 @@ pub async fn sign(
     Path((id, case_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<SignOutcome>,
 ) -> Result<Json<OutcomeView>> {
-    Ok(Json(service::sign(&state.db, &user, &addr, &id, &case_id, input).await?))
+    let signed = service::sign(&state.db, &user, &addr, &id, &case_id, input).await?;
+    super::announce(&state, &signed).await?;
+    Ok(Json(signed))
 }

@@ -136,11 +136,13 @@ pub async fn submit(
             recommendation_text: f.recommendation_text,
             responsible_id: Some(f.responsible_id),
         };
-        let saved = service::save(&state.db, &user, &addr, &id, &case_id, input).await?;
+        let mut saved = service::save(&state.db, &user, &addr, &id, &case_id, input).await?;
         if f.action == "sign" {
-            service::sign(&state.db, &user, &addr, &id, &case_id, SignOutcome { version: saved.version })
-                .await?;
+            saved =
+                service::sign(&state.db, &user, &addr, &id, &case_id, SignOutcome { version: saved.version })
+                    .await?;
         }
+        super::announce(&state, &saved).await?;
         Ok::<(), AppError>(())
     }
     .await;
