@@ -135,7 +135,7 @@ async fn serve(config: Config, out: &mut dyn Write) -> anyhow::Result<()> {
 fn diagnose(config: &Config, d: Diagnose, out: &mut dyn Write) -> anyhow::Result<()> {
     use crate::diagnosis::manifest::{Fact, Facts};
     let backend = crate::diagnosis::engine::backend(&config.inference_engine, config.ort_library.as_deref())?;
-    let registry = crate::diagnosis::Registry::open(&config.models_dir, backend);
+    let registry = crate::diagnosis::Registry::open(&config.models_dir_found(), backend);
     let model = registry.get(&d.model).map_err(|e| {
         let names: Vec<&str> = registry.models().map(|m| m.manifest.name.as_str()).collect();
         anyhow::anyhow!("{e}; models in {}: {}", config.models_dir.display(), names.join(", "))

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -352,6 +352,27 @@ impl Config {
         }
     }
 
+    /// Where the models are. A directory set with `CONSILIUM_MODELS_DIR` is taken as it is.
+    /// The default, `models`, is looked for in the working directory, then in the data
+    /// directory, beside the executable and up to three folders above it (`target/release/`
+    /// of a checkout), then in the checkout the binary was built from: the shipped models are
+    /// found wherever the server is started from.
+    pub fn models_dir_found(&self) -> PathBuf {
+        if self.models_dir.is_dir() || self.models_dir != Path::new("models") {
+            return self.models_dir.clone();
+        }
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .into_iter()
+            .flat_map(|exe| exe.ancestors().skip(1).take(4).map(|d| d.join("models")).collect::<Vec<_>>());
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        std::iter::once(self.data_dir.join("models"))
+            .chain(beside_exe)
+            .chain([built_from])
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| self.models_dir.clone())
+    }
+
     /// Base URL for links that leave the browser (emails, calendar feeds).
     pub fn base_url(&self) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind))
@@ -407,6 +428,16 @@ fn parse_env_file(text: &str) -> anyhow::Result<HashMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_models_are_found_from_outside_the_checkout() {
+        // Unit tests run in server/, where there is no `models` folder.
+        assert!(!Path::new("models").exists());
+        let found = Config::default().models_dir_found();
+        assert!(found.join("sklesion/manifest.json").is_file(), "{}", found.display());
+        let chosen = Config { models_dir: PathBuf::from("/nowhere/models"), ..Default::default() };
+        assert_eq!(chosen.models_dir_found(), PathBuf::from("/nowhere/models"), "a setting is kept as it is");
+    }
 
     #[test]
     fn debug_output_hides_secrets() {

@@ -128,7 +128,7 @@ impl AppState {
         let hub = Arc::new(consult::hub::Hub::new(db.clone(), media.clone()));
         let blobs = Arc::new(imaging::store::Blobs::new(config.data_dir.join("blobs")));
         let backend = diagnosis::engine::backend(&config.inference_engine, config.ort_library.as_deref())?;
-        let registry = Arc::new(diagnosis::Registry::open(&config.models_dir, backend));
+        let registry = Arc::new(diagnosis::Registry::open(&config.models_dir_found(), backend));
         let pool = diagnosis::workers::Pool::new(
             config.inference_workers,
             config.inference_queue,

@@ -142,6 +142,8 @@ impl Registry {
                 Err(e) => tracing::error!(model = %name, error = %e, "skipping a model with a bad manifest"),
             }
         }
+        let names: Vec<&str> = models.keys().map(String::as_str).collect();
+        tracing::info!(dir = %dir.display(), models = ?names, "diagnosis models found");
         Registry { models, backend }
     }
 
