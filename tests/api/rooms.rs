@@ -275,6 +275,18 @@ mod invites {
         assert_eq!(list["waiting"][0]["role"], "guest");
         send(&mut doctor, json!({"type": "admit", "participant": list["waiting"][0]["id"]})).await;
         assert_eq!(until(&mut guest, "welcome").await["you"]["role"], "guest");
+        // The guest chats like everyone else: stored, shown with their name, kept for later.
+        send(&mut guest, json!({"type": "chat", "text": "I will translate for Nora."})).await;
+        let line = until(&mut doctor, "chat").await;
+        assert_eq!(
+            (line["name"].as_str(), line["text"].as_str()),
+            (Some("Interpreter Ana"), Some("I will translate for Nora."))
+        );
+        assert!(line["from"].as_str().unwrap().starts_with("guest:"), "{line}");
+        drop(doctor);
+        let mut again = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+        let welcome = until(&mut again, "welcome").await;
+        assert_eq!(welcome["chat"][0]["name"], "Interpreter Ana", "{welcome}");
         // The session is for this room only, and a forged cookie is nobody.
         let (_, other) =
             c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.doctor.token), &json!({})).await;

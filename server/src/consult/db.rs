@@ -12,7 +12,7 @@ use crate::ids::RoomId;
 /// The room's last `limit` chat lines, oldest first.
 pub async fn chat_history(db: &Db, room: &RoomId, limit: i64) -> Result<Vec<ChatLine>> {
     let rows = sqlx::query(
-        "SELECT sender_id, sender_name, body, created_at FROM chat_messages WHERE room_id = $1
+        "SELECT COALESCE(sender_id, guest_id) AS sender_id, sender_name, body, created_at FROM chat_messages WHERE room_id = $1
          ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(room.as_str())
@@ -34,15 +34,18 @@ pub async fn chat_history(db: &Db, room: &RoomId, limit: i64) -> Result<Vec<Chat
     Ok(lines)
 }
 
-/// Keeps a chat line; it is shown only once this has returned.
+/// Keeps a chat line; it is shown only once this has returned. A guest's line names the
+/// guest in `guest_id` (guests have no account for `sender_id` to name).
 pub async fn store_chat(db: &Db, room: &RoomId, line: &ChatLine) -> Result<()> {
+    let guest = line.from.starts_with("guest:");
     let insert = sqlx::query(
-        "INSERT INTO chat_messages (id, room_id, sender_id, sender_name, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO chat_messages (id, room_id, sender_id, guest_id, sender_name, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(new_id())
     .bind(room.as_str())
-    .bind(&line.from)
+    .bind((!guest).then_some(&line.from))
+    .bind(guest.then_some(&line.from))
     .bind(&line.name)
     .bind(&line.text)
     .bind(line.at);
