@@ -287,6 +287,26 @@ mod invites {
         let mut again = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
         let welcome = until(&mut again, "welcome").await;
         assert_eq!(welcome["chat"][0]["name"], "Interpreter Ana", "{welcome}");
+        // The audit log names the guest, not "the system": the invite they redeemed, the room
+        // they joined, each with their name and room role.
+        let guest_rows: Vec<Value> = c
+            .app
+            .audit_actions()
+            .await
+            .into_iter()
+            .filter(|a| a["actor_id"].as_str().is_some_and(|id| id.starts_with("guest:")))
+            .collect();
+        for action in ["room.invite_redeem", "room.join"] {
+            let row = guest_rows
+                .iter()
+                .find(|a| a["action"] == action)
+                .unwrap_or_else(|| panic!("no {action}: {guest_rows:?}"));
+            assert_eq!(
+                (row["actor_name"].as_str(), row["actor_role"].as_str()),
+                (Some("Interpreter Ana"), Some("guest")),
+                "{row}"
+            );
+        }
         // The session is for this room only, and a forged cookie is nobody.
         let (_, other) =
             c.app.send_json(Method::POST, "/api/v1/rooms", Some(&c.doctor.token), &json!({})).await;

@@ -46,6 +46,7 @@ pub async fn authenticate(state: &AppState, addr: &str, email: &str, pw: String)
         id: user.as_ref().map(|u| u.id.clone()),
         role: user.as_ref().map(|u| u.role),
         client_addr: Some(addr.into()),
+        visitor: None,
     };
     match user {
         Some(u) if ok && u.active => {

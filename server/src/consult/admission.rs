@@ -65,8 +65,9 @@ pub async fn entrant(
                 return Err(AppError::NotFound("room"));
             }
             let access = access::Access { room_id: room_id.to_string(), role: guest.role, patient_id: None };
-            let actor = Actor { id: None, role: None, client_addr: Some(addr.to_string()) };
-            (Entrant { access, user_id: format!("guest:{}", guest.invite_id), name: guest.name }, actor)
+            let user_id = format!("guest:{}", guest.invite_id);
+            let actor = Actor::visitor(user_id.clone(), &guest.name, guest.role.as_str(), addr);
+            (Entrant { access, user_id, name: guest.name }, actor)
         }
     })
 }

@@ -148,11 +148,12 @@ async fn authorize(
         return Err(AppError::Forbidden);
     }
     let id: String = row.try_get("id")?;
+    let (user_id, name): (String, String) = (format!("device:{id}"), row.try_get("label")?);
     Ok(Streamer {
-        user_id: format!("device:{id}"),
-        name: row.try_get("label")?,
+        actor: Actor::visitor(user_id.clone(), &name, RoomRole::Device.as_str(), addr),
+        user_id,
+        name,
         patient_id: None,
-        actor: Actor { id: None, role: None, client_addr: Some(addr.to_string()) },
     })
 }
 

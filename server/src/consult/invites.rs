@@ -158,7 +158,7 @@ pub async fn redeem(
     Path(token): Path<String>,
 ) -> Result<Response> {
     let row = sqlx::query(
-        "SELECT id, room_id, not_before, expires_at, used_at, kind FROM invites WHERE token_hash = $1",
+        "SELECT id, room_id, not_before, expires_at, used_at, kind, display_name FROM invites WHERE token_hash = $1",
     )
     .bind(token_hash(&token))
     .fetch_optional(state.db.read())
@@ -181,13 +181,13 @@ pub async fn redeem(
     if claimed.rows_affected() != 1 {
         return Err(AppError::Gone("this invitation was already used; ask the clinic for a new one".into()));
     }
-    let actor = Actor { id: None, role: None, client_addr: Some(addr) };
-    audit::record(
-        &mut tx,
-        &actor,
-        Event::new("room.invite_redeem").object("invite", &id).detail(row.try_get::<String, _>("kind")?),
-    )
-    .await?;
+    let kind: String = row.try_get("kind")?;
+    let name: Option<String> = row.try_get("display_name")?;
+    let role = if kind == "patient" { RoomRole::Patient } else { RoomRole::Guest };
+    let actor =
+        Actor::visitor(format!("guest:{id}"), name.as_deref().unwrap_or_default(), role.as_str(), &addr);
+    audit::record(&mut tx, &actor, Event::new("room.invite_redeem").object("invite", &id).detail(kind))
+        .await?;
     tx.commit().await?;
     let cookie = Cookie::build((GUEST_COOKIE, format!("{id}.{}", mac(state.keys.secret(), &id))))
         .http_only(true)

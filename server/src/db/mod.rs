@@ -246,7 +246,7 @@ pub fn migrator(engine: Engine) -> Migrator {
             include_str!("../../../migrations/0017_review_record.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 18] = [
+    let sources: [(i64, &str, &'static str); 19] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -265,6 +265,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (16, "patient_profiles", include_str!("../../../migrations/0016_patient_profiles.sql")),
         (17, "review_record", review_record),
         (18, "chat_guests", include_str!("../../../migrations/0018_chat_guests.sql")),
+        (19, "audit_actor_name", include_str!("../../../migrations/0019_audit_actor_name.sql")),
     ];
     Migrator::with_migrations(
         sources

@@ -377,7 +377,7 @@ async fn finish(
         Err(_) => None,
     };
     let mut tx = state.db.write().await?;
-    let actor = Actor { id: None, role: None, client_addr: Some("inference".into()) };
+    let actor = Actor { client_addr: Some("inference".into()), ..Actor::default() };
     match outcome {
         Ok(done) => {
             sqlx::query(

@@ -18,16 +18,35 @@ pub struct Actor {
     pub id: Option<String>,
     pub role: Option<Role>,
     pub client_addr: Option<String>,
+    /// For someone without an account: the name they were given and their role in the room.
+    pub visitor: Option<(String, &'static str)>,
 }
 
 impl Actor {
     pub fn user(user: &CurrentUser, client_addr: &str) -> Actor {
-        Actor { id: Some(user.id.clone()), role: Some(user.role), client_addr: Some(client_addr.to_string()) }
+        Actor {
+            id: Some(user.id.clone()),
+            role: Some(user.role),
+            client_addr: Some(client_addr.to_string()),
+            visitor: None,
+        }
+    }
+
+    /// Someone in a room without an account: a guest or patient who came by invite link
+    /// (`id` is `guest:<invite id>`) or a device stream (`device:<token id>`), named as they
+    /// were named when invited, in their room role (`guest`, `patient`, `device`).
+    pub fn visitor(id: String, name: &str, room_role: &'static str, client_addr: &str) -> Actor {
+        Actor {
+            id: Some(id),
+            role: None,
+            client_addr: Some(client_addr.to_string()),
+            visitor: Some((name.to_string(), room_role)),
+        }
     }
 
     /// The command line acting on the database directly.
     pub fn cli() -> Actor {
-        Actor { id: None, role: None, client_addr: Some("cli".into()) }
+        Actor { client_addr: Some("cli".into()), ..Actor::default() }
     }
 }
 
@@ -76,14 +95,15 @@ pub async fn record_read(db: &Db, actor: &Actor, e: Event<'_>) -> Result<()> {
 /// Writes one audit row inside the caller's transaction.
 pub async fn record(conn: &mut AnyConnection, actor: &Actor, e: Event<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_log (id, at, actor_id, actor_role, action, patient_id, object_type,
+        "INSERT INTO audit_log (id, at, actor_id, actor_role, actor_name, action, patient_id, object_type,
                                 object_id, client_addr, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(new_id())
     .bind(now_ms())
     .bind(actor.id.as_deref())
-    .bind(actor.role.map(Role::as_str))
+    .bind(actor.role.map(Role::as_str).or(actor.visitor.as_ref().map(|v| v.1)))
+    .bind(actor.visitor.as_ref().map(|v| v.0.as_str()))
     .bind(e.action)
     .bind(e.patient_id)
     .bind(e.object_type)
@@ -103,7 +123,8 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor_id: Option<String>,
     pub actor_role: Option<String>,
-    /// The actor's current display name, when the actor is an account.
+    /// The actor's current display name when the actor is an account, else the name a guest
+    /// or device was given.
     pub actor_name: Option<String>,
     pub action: String,
     pub patient_id: Option<String>,
@@ -176,7 +197,7 @@ pub async fn search(db: &Db, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     w.add("a.at < ?", q.to.map(Arg::Int));
     w.add("a.id < ?", text(q.before.as_deref()));
     let sql = format!(
-        "SELECT a.id, a.at, a.actor_id, a.actor_role, ua.name AS actor_name, a.action, a.patient_id,
+        "SELECT a.id, a.at, a.actor_id, a.actor_role, COALESCE(ua.name, a.actor_name) AS actor_name, a.action, a.patient_id,
                 up.name AS patient_name, a.object_type, a.object_id, a.client_addr, a.detail
          FROM audit_log a
          LEFT JOIN users ua ON ua.id = a.actor_id

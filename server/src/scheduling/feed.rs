@@ -125,7 +125,7 @@ pub async fn serve(
     }
     drop(conn);
     events.extend(reviews.iter().filter_map(ics::review_event));
-    let actor = Actor { id: Some(user_id.clone()), role: Some(role), client_addr: Some(addr) };
+    let actor = Actor { id: Some(user_id.clone()), role: Some(role), client_addr: Some(addr), visitor: None };
     audit::record_read(
         &state.db,
         &actor,
