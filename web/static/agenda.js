@@ -6,6 +6,7 @@
 
 import { $, el } from "/static/ui.js";
 import * as shared from "/static/images.js";
+import { Draft } from "/static/draft.js";
 
 const panel = $("agenda");
 const texts = panel ? JSON.parse($("agenda-i18n").textContent) : {};
@@ -16,12 +17,6 @@ const clock = (ms) => new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", m
 
 let send = () => {};
 let current = null; // the case on screen
-let version = 0; // the outcome version the form was filled from
-let dirty = false;
-let held = false; // a conflict waits for the reader
-let timer = null;
-let inFlight = null;
-let retry = 0;
 
 const form = $("agenda-outcome");
 const fields = ["presenter_id", "question", "discussion", "recommendation", "recommendation_text", "responsible_id"];
@@ -33,6 +28,25 @@ function status(text, alert = false) {
   line.textContent = text;
   line.className = alert ? "alert" : "muted";
 }
+
+function conflict(message) {
+  $("agenda-conflict-text").textContent = message;
+  $("agenda-conflict").hidden = false;
+}
+
+// The outcome on screen, saved as it is typed and kept on this device until saved.
+const draft = panel
+  ? new Draft({
+      url: () => url(),
+      key: () => `consilium-outcome:${current}`,
+      content,
+      status,
+      conflict,
+      texts: { saving: t("saving"), unsaved: t("unsaved"), offline: t("offline"), not_saved: t("not_saved") },
+      savedText: (data) => `${t("saved")} ${clock(data.saved_at)}`,
+      delay: 800,
+    })
+  : null;
 
 async function call(method, target, body) {
   const r = await fetch(target, {
@@ -48,7 +62,7 @@ async function call(method, target, body) {
 
 async function shown(caseId, by) {
   if (caseId === current) return;
-  await save(); // what was typed on the previous case is kept first
+  if (current) await draft.save(); // what was typed on the previous case is kept first
   current = caseId;
   for (const li of panel.querySelectorAll("li[data-case]")) {
     const on = li.dataset.case === caseId;
@@ -131,8 +145,8 @@ function showSigned(o) {
 }
 
 async function loadOutcome(li) {
-  held = false;
-  dirty = false;
+  draft.held = false;
+  draft.dirty = false;
   $("agenda-conflict").hidden = true;
   $("agenda-signed").hidden = true;
   const editable = li.dataset.editable === "true";
@@ -148,68 +162,37 @@ async function loadOutcome(li) {
     $("agenda-signed").replaceChildren(el("p", { class: "muted" }, t("read_only")));
     return;
   }
-  version = data.version;
+  draft.version = data.version;
   fill(data);
   form.hidden = false;
   $("agenda-sign").hidden = li.dataset.canSign !== "true";
   status(data.saved_at ? `${t("saved")} ${clock(data.saved_at)} · ${data.saved_by}` : "");
-}
-
-function changed() {
-  dirty = true;
-  if (held) return;
-  status(t("unsaved"));
-  clearTimeout(timer);
-  timer = setTimeout(save, 800);
-}
-
-async function save() {
-  clearTimeout(timer);
-  if (inFlight) await inFlight;
-  if (!dirty || held || !current) return;
-  dirty = false;
-  const target = url();
-  status(t("saving"));
-  inFlight = call("PUT", target, { version, ...content() })
-    .then(({ code, data }) => saved(code, data))
-    .catch(() => offline())
-    .finally(() => (inFlight = null));
-  await inFlight;
-}
-
-function saved(code, data) {
-  if (code === 200) {
-    version = data.version;
-    retry = 0;
-    return status(`${t("saved")} ${clock(data.saved_at)}`);
+  const local = draft.kept();
+  const differs = local && JSON.stringify(local.content) !== JSON.stringify(content());
+  if (differs && local.version === draft.version) {
+    // Written here but not saved (a reload, a closed tab): back in the form and saved now.
+    fill(local.content);
+    draft.dirty = true;
+    await draft.save();
+  } else if (differs) {
+    // Written here on a version someone has saved over since: shown, not sent; the reader
+    // chooses (the saved version replaces it).
+    fill(local.content);
+    draft.held = true;
+    conflict(t("local_old"));
+  } else {
+    draft.forget();
   }
-  dirty = true;
-  const message = data?.error?.message || `${code}`;
-  if (code === 409) {
-    held = true;
-    $("agenda-conflict-text").textContent = message;
-    $("agenda-conflict").hidden = false;
-    return status(t("unsaved"), true);
-  }
-  if (code >= 500) return offline();
-  status(message, true); // refused input: kept in the form, shown, sent with the next change
-}
-
-function offline() {
-  dirty = true;
-  status(t("offline"), true);
-  retry = Math.min(retry + 1, 5);
-  clearTimeout(timer);
-  timer = setTimeout(save, 1000 * 2 ** retry);
 }
 
 async function sign() {
   if (!confirm(t("sign_confirm"))) return;
-  dirty = true; // the form as it stands is what gets signed
-  await save();
-  if (dirty || held) return;
-  const { code, data } = await call("POST", url("/sign"), { version });
+  draft.dirty = true; // the form as it stands is what gets signed
+  await draft.save();
+  if (draft.dirty || draft.held) return;
+  const { code, data } = await call("POST", url("/sign"), { version: draft.version });
   if (code !== 200) return status(data?.error?.message || `${code}`, true);
+  draft.forget();
   showSigned(data);
 }
 
@@ -220,8 +203,8 @@ function followed(m) {
   if (m.signed && li && !li.querySelector("[data-signed]")) {
     li.querySelector(".agenda-item strong").after(" ", el("span", { class: "badge on", "data-signed": "" }, `✔ ${to("signed_by")}`));
   }
-  if (m.case !== current || m.version === version || inFlight) return;
-  if (!dirty && !held) loadOutcome(li);
+  if (m.case !== current || m.version === draft.version || draft.inFlight) return;
+  if (!draft.dirty && !draft.held) loadOutcome(li);
   else status(`${t("saved")} · ${m.by}`, true);
 }
 
@@ -247,9 +230,9 @@ if (panel) {
   for (const b of panel.querySelectorAll("[data-show]")) {
     b.addEventListener("click", () => send({ type: "show_case", case: b.dataset.show }));
   }
-  form.addEventListener("input", changed);
-  $("agenda-save").addEventListener("click", () => { dirty = true; save(); });
+  form.addEventListener("input", () => draft.changed());
+  $("agenda-save").addEventListener("click", () => { draft.dirty = true; draft.save(); });
   $("agenda-sign").addEventListener("click", sign);
-  $("agenda-reload").addEventListener("click", () => { held = false; loadOutcome(item(current)); });
-  window.addEventListener("online", () => dirty && save());
+  $("agenda-reload").addEventListener("click", () => { draft.held = false; draft.forget(); loadOutcome(item(current)); });
+  draft.watch();
 }

@@ -4,6 +4,7 @@
 // were edited from, and a refused one shows who saved since.
 
 import { $, el } from "./ui.js";
+import { Draft } from "./draft.js";
 
 const panel = $("note-panel");
 if (panel) start(panel);
@@ -18,17 +19,11 @@ function start(panel) {
   const list = $("note-diagnoses");
   const sections = ["subjective", "objective", "assessment", "plan", "instructions"];
 
-  let version = 0; // the server's version this text was edited from
-  let dirty = false; // changes the server does not have
-  let inFlight = null; // the save under way
-  let timer = null;
-  let retry = 0;
-  let held = false; // a conflict waits for the doctor's choice
   let restored = ""; // said with the next "saved": the text came back from this device
 
-  const status = (text, kind = "") => {
+  const status = (text, alert = false) => {
     statusLine.textContent = text;
-    statusLine.className = `note-status ${kind === "alert" ? "alert" : "muted"}`;
+    statusLine.className = `note-status ${alert ? "alert" : "muted"}`;
   };
   const lang = document.documentElement.lang || undefined;
   const clock = (ms) => new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
@@ -91,93 +86,57 @@ function start(panel) {
   }
 
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-  const keep = () => localStorage.setItem(key, JSON.stringify({ version, content: content() }));
-  const forget = () => localStorage.removeItem(key);
 
   // ---- saving ----
-  function changed() {
-    dirty = true;
-    keep();
-    if (held) return;
-    status(t("unsaved"));
-    clearTimeout(timer);
-    timer = setTimeout(save, 700);
-  }
-
-  async function save() {
-    clearTimeout(timer);
-    if (inFlight) await inFlight;
-    if (!dirty || held) return;
-    dirty = false;
-    const sent = content();
-    status(t("saving"));
-    inFlight = call("PUT", url, { version, ...sent })
-      .then(({ status: code, data }) => saved(code, data))
-      .catch(() => offline())
-      .finally(() => (inFlight = null));
-    await inFlight;
-  }
-
-  function saved(code, data) {
-    if (code === 200) {
-      version = data.version;
-      retry = 0;
-      if (dirty) keep();
-      else forget();
-      status(`${t("saved")} ${clock(data.saved_at)}${restored ? ` · ${restored}` : ""}`);
+  const draft = new Draft({
+    url: () => url,
+    key: () => key,
+    content,
+    status,
+    texts: { saving: t("saving"), unsaved: t("unsaved"), offline: t("offline"), not_saved: t("not_saved") },
+    savedText: (data) => {
+      const line = `${t("saved")} ${clock(data.saved_at)}${restored ? ` · ${restored}` : ""}`;
       restored = "";
-      return;
-    }
-    dirty = true;
-    const message = data?.error?.message || `${code}`;
-    if (code === 409) return conflict(message);
-    if (code === 503 || code >= 500) return offline();
-    // Refused input (a bad code, too long): kept here, shown, sent again after the next change.
-    status(`${t("not_saved")} ${message}`, "alert");
-  }
-
-  function offline() {
-    dirty = true;
-    status(t("offline"), "alert");
-    retry = Math.min(retry + 1, 5);
-    clearTimeout(timer);
-    timer = setTimeout(save, 1000 * 2 ** retry);
-  }
+      return line;
+    },
+    conflict,
+  });
+  const changed = () => draft.changed();
 
   function conflict(message) {
-    held = true;
+    draft.held = true;
     $("note-conflict-text").textContent = message;
     $("note-conflict").hidden = false;
-    status(t("unsaved"), "alert");
+    status(t("unsaved"), true);
   }
 
   $("note-load-theirs").addEventListener("click", async () => {
-    held = false;
-    dirty = false;
-    forget();
+    draft.held = false;
+    draft.dirty = false;
+    draft.forget();
     $("note-conflict").hidden = true;
     await load();
   });
   $("note-keep-mine").addEventListener("click", async () => {
     // Saved over the newer version on purpose: the doctor has seen the message.
     const { status: code, data } = await call("GET", url);
-    if (code !== 200) return status(data?.error?.message || `${code}`, "alert");
+    if (code !== 200) return status(data?.error?.message || `${code}`, true);
     if (data.status === "signed") return showSigned(data);
-    version = data.version;
-    held = false;
+    draft.version = data.version;
+    draft.held = false;
     $("note-conflict").hidden = true;
-    dirty = true;
-    await save();
+    draft.dirty = true;
+    await draft.save();
   });
 
   // ---- signing and addenda ----
   $("note-sign").addEventListener("click", async () => {
     if (!confirm(t("sign_confirm"))) return;
-    await save();
-    if (dirty || held) return;
-    const { status: code, data } = await call("POST", `${url}/sign`, { version });
-    if (code !== 200) return status(`${t("not_saved")} ${data?.error?.message || code}`, "alert");
-    forget();
+    await draft.save();
+    if (draft.dirty || draft.held) return;
+    const { status: code, data } = await call("POST", `${url}/sign`, { version: draft.version });
+    if (code !== 200) return status(`${t("not_saved")} ${data?.error?.message || code}`, true);
+    draft.forget();
     showSigned(data);
   });
 
@@ -235,28 +194,28 @@ function start(panel) {
     try {
       answer = await call("GET", url);
     } catch {
-      return status(t("offline"), "alert");
+      return status(t("offline"), true);
     }
     const note = answer.data;
-    if (answer.status !== 200) return status(note?.error?.message || `${answer.status}`, "alert");
+    if (answer.status !== 200) return status(note?.error?.message || `${answer.status}`, true);
     if (note.status === "signed") return showSigned(note);
-    version = note.version;
+    draft.version = note.version;
     fill(note);
     form.hidden = false;
-    const local = JSON.parse(localStorage.getItem(key) || "null");
+    const local = draft.kept();
     const server = content();
     if (local && !same(local.content, server)) {
       fill(local.content);
-      if (local.version === version) {
+      if (local.version === draft.version) {
         // Written here but not saved yet (a reload, a dropped connection): saved now.
         restored = t("restored");
-        dirty = true;
-        await save();
+        draft.dirty = true;
+        await draft.save();
       } else {
         conflict(t("local_old"));
       }
     } else {
-      forget();
+      draft.forget();
       status(note.saved_at ? `${t("saved")} ${clock(note.saved_at)}` : t("empty"));
     }
   }
@@ -267,7 +226,6 @@ function start(panel) {
     list.lastElementChild.querySelector("input").focus();
   });
   // Leaving with unsaved text: the device copy keeps it, and the next visit saves it.
-  window.addEventListener("pagehide", () => dirty && keep());
-  window.addEventListener("online", () => dirty && save());
+  draft.watch();
   load();
 }

@@ -17,6 +17,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/ui.js")),
     ("note.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/note.js")),
     ("agenda.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/agenda.js")),
+    ("draft.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/static/draft.js")),
 ];
 
 /// `GET /static/{file}`.

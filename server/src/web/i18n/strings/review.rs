@@ -53,6 +53,7 @@ pub const REVIEW: &[Entry] = &[
     ("agenda.findings", "Signed-off findings", "已确认的分析结果"),
     ("agenda.saving", "Saving…", "正在保存…"),
     ("agenda.saved", "Draft saved", "草稿已保存"),
+    ("agenda.not_saved", "Not saved:", "未保存："),
     ("agenda.unsaved", "Changes not saved yet", "更改尚未保存"),
     ("agenda.offline", "Not saved: the connection dropped. Trying again…", "未保存：连接中断，正在重试…"),
     (
@@ -61,5 +62,10 @@ pub const REVIEW: &[Entry] = &[
         "确定签署此结论？签署后不可更改。",
     ),
     ("agenda.signed", "Signed by", "签署人"),
+    (
+        "agenda.local_old",
+        "This device holds text written on an older version of this outcome, which has been saved over since. Copy what you need, then show the saved version.",
+        "本设备上保存的内容基于此结论的旧版本，之后已有人保存了新版本。请先复制需要的内容，再显示已保存的版本。",
+    ),
     ("agenda.read_only", "Only the review's panel writes the outcome.", "只有会诊专家组成员可以填写结论。"),
 ];
