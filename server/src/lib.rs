@@ -248,6 +248,7 @@ fn page_routes() -> Router<AppState> {
         .route("/reviews/{id}/cancel", post(scheduling::reviews::pages::cancel))
         .route("/reviews/{id}/attendance", post(records::attendance::submit))
         .route("/reviews/{id}/report", get(records::report::page))
+        .route("/rooms", post(consult::create_room_page))
         .route("/rooms/{id}", get(consult::page))
         .route("/appointments", get(scheduling::pages::list))
         .route("/appointments/{id}", get(scheduling::pages::detail))

@@ -414,6 +414,7 @@ fn page_forms(ids: &Ids, doctor: &str) -> Vec<(String, Vec<(&'static str, String
         (format!("/admin/users/{}/active", ids.patient), vec![("active", "true".into())]),
         (format!("/appointments/{}/cancel", ids.appointment), vec![("reason", "r".into())]),
         (format!("/reviews/{}/cancel", ids.review), vec![]),
+        ("/rooms".into(), vec![]),
     ]
 }
 

@@ -255,3 +255,42 @@ async fn the_account_language_overrides_the_browser() {
     let (_, html) = page(&app, "/", Some(&cookie), "en-US").await;
     assert!(html.contains("您的会诊"), "{html}");
 }
+
+/// The consultation-hours page says how to write hours instead of showing sample hours in
+/// empty days (they looked like real ones), and time off asks for a note, not "the reason for
+/// the visit".
+#[tokio::test]
+async fn the_hours_page_shows_empty_days_as_no_consultations_and_asks_time_off_for_a_note() {
+    let app = spawn_app().await;
+    let d = app.create_user(Role::Doctor).await;
+    let jar = app.browser_login(&d.email, &d.password).await;
+    let (s, html) = page(&app, &format!("/schedule/{}/availability", d.user.id), Some(&jar), "en").await;
+    assert_eq!(s, 200);
+    assert!(!html.contains("placeholder=\"09:00-12:00"), "no sample hours in empty days");
+    assert!(html.contains("placeholder=\"No consultations\"") && html.contains("Hours as 09:00-12:00"));
+    assert!(!html.contains("Reason for the visit") && html.contains("Note (conference, holiday…)"));
+    let (_, zh) = page(&app, &format!("/schedule/{}/availability", d.user.id), Some(&jar), "zh-CN").await;
+    assert!(zh.contains("placeholder=\"不出诊\"") && zh.contains("备注"), "{zh}");
+}
+
+/// A doctor opens an ad-hoc room from the dashboard and lands in it as its host; a patient
+/// cannot.
+#[tokio::test]
+async fn a_doctor_opens_a_room_from_the_dashboard() {
+    let app = spawn_app().await;
+    let d = app.create_user(Role::Doctor).await;
+    let jar = app.browser_login(&d.email, &d.password).await;
+    let (_, home) = page(&app, "/", Some(&jar), "en").await;
+    assert!(home.contains("action=\"/rooms\"") && home.contains("Open a consultation room"), "{home}");
+    let post = |cookie: String| {
+        app.http.post(app.url("/rooms")).header("cookie", format!("consilium_session={cookie}")).send()
+    };
+    let r = post(jar.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let room = r.headers()["location"].to_str().unwrap().trim_start_matches("/rooms/").to_string();
+    let (s, view) = app.get_json(&format!("/api/v1/rooms/{room}"), Some(&d.token)).await;
+    assert_eq!((s, view["role"].as_str()), (200, Some("host")), "{view}");
+    let p = app.create_user(Role::Patient).await;
+    let patient = app.browser_login(&p.email, &p.password).await;
+    assert_eq!(post(patient).await.unwrap().status().as_u16(), 403);
+}

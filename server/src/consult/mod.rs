@@ -56,6 +56,22 @@ pub async fn create_room(
     user: RequireRole<Clinicians>,
     ClientAddr(addr): ClientAddr,
 ) -> Result<(StatusCode, Json<RoomView>)> {
+    let id = open_adhoc(&state, &user, &addr).await?;
+    Ok((StatusCode::CREATED, Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: "host" })))
+}
+
+/// `POST /rooms` (the doctor's dashboard): opens an ad-hoc room and goes into it.
+pub async fn create_room_page(
+    State(state): State<AppState>,
+    user: RequireRole<Clinicians>,
+    ClientAddr(addr): ClientAddr,
+) -> Result<axum::response::Redirect> {
+    let id = open_adhoc(&state, &user, &addr).await?;
+    Ok(axum::response::Redirect::to(&format!("/rooms/{id}")))
+}
+
+/// A new ad-hoc room hosted by `user`: its id.
+async fn open_adhoc(state: &AppState, user: &CurrentUser, addr: &str) -> Result<String> {
     let id = new_id();
     let mut tx = state.db.write().await?;
     sqlx::query(
@@ -66,9 +82,9 @@ pub async fn create_room(
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    audit::record(&mut tx, &Actor::user(&user, &addr), Event::new("room.create").object("room", &id)).await?;
+    audit::record(&mut tx, &Actor::user(user, addr), Event::new("room.create").object("room", &id)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: "host" })))
+    Ok(id)
 }
 
 /// The caller's role in a room (404 when they may not enter).

@@ -159,6 +159,13 @@ const GENERAL: &[Entry] = &[
         "You have not been invited to any case review.",
         "您尚未受邀参加任何病例讨论。",
     ),
+    ("dash.doctor.adhoc", "A call now", "立即通话"),
+    (
+        "dash.doctor.adhoc_help",
+        "Open a room for a call that is not on the agenda, then invite colleagues or a guest from inside it.",
+        "为议程外的通话打开一个房间，然后在房间内邀请同事或访客。",
+    ),
+    ("dash.doctor.adhoc_open", "Open a consultation room", "打开会诊房间"),
     ("dash.admin.accounts", "Accounts", "账户"),
     ("dash.admin.manage_users", "Manage users", "管理用户"),
     (
@@ -354,6 +361,13 @@ const GENERAL: &[Entry] = &[
     ("avail.add", "Add", "添加"),
     ("avail.remove", "Remove", "删除"),
     ("avail.no_exceptions", "None in the next three months.", "未来三个月内没有。"),
+    ("avail.note", "Note (conference, holiday…)", "备注（会议、休假…）"),
+    ("avail.closed", "No consultations", "不出诊"),
+    (
+        "avail.format",
+        "Hours as 09:00-12:00, 13:00-17:00; leave a day empty when there are no consultations.",
+        "时段格式如 09:00-12:00, 13:00-17:00；当天不出诊则留空。",
+    ),
     ("room.title", "Consultation", "会诊"),
     ("room.join", "Join the consultation", "进入会诊"),
     ("room.connecting", "Connecting…", "正在连接…"),
