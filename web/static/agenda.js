@@ -4,7 +4,7 @@
 // edited from, so two experts typing at once get a clear conflict instead of a silent
 // overwrite. The coordinator signs it when the panel agrees.
 
-import { $, el } from "/static/ui.js";
+import { $, el, request as call } from "/static/ui.js";
 import * as shared from "/static/images.js";
 import { Draft } from "/static/draft.js";
 
@@ -47,16 +47,6 @@ const draft = panel
       delay: 800,
     })
   : null;
-
-async function call(method, target, body) {
-  const r = await fetch(target, {
-    method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { code: r.status, data: text ? JSON.parse(text) : null };
-}
 
 // ---- the case on screen ----
 
@@ -151,7 +141,7 @@ async function loadOutcome(li) {
   $("agenda-signed").hidden = true;
   const editable = li.dataset.editable === "true";
   form.hidden = true;
-  const { code, data } = await call("GET", url()).catch(() => ({ code: 0, data: null }));
+  const { status: code, data } = await call("GET", url()).catch(() => ({ status: 0, data: null }));
   if (code !== 200) {
     form.hidden = false;
     return status(data?.error?.message || t("offline"), true);
@@ -190,7 +180,7 @@ async function sign() {
   draft.dirty = true; // the form as it stands is what gets signed
   await draft.save();
   if (draft.dirty || draft.held) return;
-  const { code, data } = await call("POST", url("/sign"), { version: draft.version });
+  const { status: code, data } = await call("POST", url("/sign"), { version: draft.version });
   if (code !== 200) return status(data?.error?.message || `${code}`, true);
   draft.forget();
   showSigned(data);

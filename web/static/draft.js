@@ -4,6 +4,8 @@
 // connection retries with back-off. The editor supplies the form's content and shows what the
 // draft says.
 
+import { request } from "./ui.js";
+
 export class Draft {
   /**
    * @param {object} o
@@ -58,15 +60,8 @@ export class Draft {
     this.dirty = false;
     const body = { version: this.version, ...this.content() };
     this.status(this.texts.saving);
-    this.inFlight = fetch(this.url(), {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    })
-      .then(async (r) => {
-        const text = await r.text();
-        this.answered(r.status, text ? JSON.parse(text) : null);
-      })
+    this.inFlight = request("PUT", this.url(), body)
+      .then(({ status, data }) => this.answered(status, data))
       .catch(() => this.offline())
       .finally(() => (this.inFlight = null));
     await this.inFlight;

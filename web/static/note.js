@@ -3,7 +3,7 @@
 // or a second tab loses nothing and overwrites nothing silently: saves carry the version they
 // were edited from, and a refused one shows who saved since.
 
-import { $, el } from "./ui.js";
+import { $, el, request as call } from "./ui.js";
 import { Draft } from "./draft.js";
 
 const panel = $("note-panel");
@@ -29,15 +29,6 @@ function start(panel) {
   const clock = (ms) => new Date(ms).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
   const when = (ms) => new Date(ms).toLocaleString(lang);
 
-  async function call(method, target, body) {
-    const r = await fetch(target, {
-      method,
-      headers: body ? { "content-type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await r.text();
-    return { status: r.status, data: text ? JSON.parse(text) : null };
-  }
 
   // ---- the form's content ----
   function diagnosisRow(d = {}) {

@@ -25,3 +25,14 @@ export async function api(method, url, body, type = "application/json") {
   if (!r.ok) throw new Error(data?.error?.message || `${r.status}`);
   return data;
 }
+
+/** A JSON request that answers whatever came back: `{status, data}` (`data` null when empty). */
+export async function request(method, url, body) {
+  const r = await fetch(url, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, data: text ? JSON.parse(text) : null };
+}
