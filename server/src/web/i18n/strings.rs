@@ -363,11 +363,7 @@ const GENERAL: &[Entry] = &[
     ("avail.no_exceptions", "None in the next three months.", "未来三个月内没有。"),
     ("avail.note", "Note (conference, holiday…)", "备注（会议、休假…）"),
     ("avail.closed", "No consultations", "不出诊"),
-    (
-        "avail.format",
-        "Hours as 09:00-12:00, 13:00-17:00; leave a day empty when there are no consultations.",
-        "时段格式如 09:00-12:00, 13:00-17:00；当天不出诊则留空。",
-    ),
+    ("avail.format", "Leave a day empty when there are no consultations.", "当天不出诊则留空。"),
     ("room.title", "Consultation", "会诊"),
     ("room.join", "Join the consultation", "进入会诊"),
     ("room.connecting", "Connecting…", "正在连接…"),

@@ -11,15 +11,15 @@ pub const REVIEW: &[Entry] = &[
         "A signed case-review outcome names you as responsible for the next step.",
         "一项已签署的会诊结论指定您为下一步负责人。",
     ),
-    ("notice.review", "Case review", "病例会诊"),
+    ("notice.review", "Case review", "病例讨论"),
     // Attendance (review page and report).
     ("attendance.title", "Attendance", "出席情况"),
     (
         "attendance.help",
         "Recorded from the review's call; the coordinator can correct it.",
-        "根据会诊通话自动记录；协调人可更正。",
+        "根据病例讨论的通话自动记录；协调人可更正。",
     ),
-    ("attendance.none", "Nobody has joined the review's call yet.", "尚无人加入会诊通话。"),
+    ("attendance.none", "Nobody has joined the review's call yet.", "尚无人加入病例讨论的通话。"),
     ("attendance.joined", "joined", "加入"),
     ("attendance.left", "left", "离开"),
     ("attendance.in_call", "in the call now", "正在通话中"),
@@ -30,7 +30,7 @@ pub const REVIEW: &[Entry] = &[
     ("attendance.corrected_by", "corrected by", "更正者"),
     ("attendance.not_joined", "not in the call", "未加入通话"),
     // The report.
-    ("report.title", "Review report", "会诊报告"),
+    ("report.title", "Review report", "病例讨论报告"),
     ("report.open", "Report", "报告"),
     ("report.print", "Print", "打印"),
     ("report.pdf", "Download PDF", "下载 PDF"),
@@ -67,5 +67,9 @@ pub const REVIEW: &[Entry] = &[
         "This device holds text written on an older version of this outcome, which has been saved over since. Copy what you need, then show the saved version.",
         "本设备上保存的内容基于此结论的旧版本，之后已有人保存了新版本。请先复制需要的内容，再显示已保存的版本。",
     ),
-    ("agenda.read_only", "Only the review's panel writes the outcome.", "只有会诊专家组成员可以填写结论。"),
+    (
+        "agenda.read_only",
+        "Only the review's panel writes the outcome.",
+        "只有病例讨论的专家组成员可以填写结论。",
+    ),
 ];
