@@ -305,6 +305,37 @@ async fn a_finding_reaches_the_patient_only_after_a_clinician_signs_it_off() {
     }
     let metrics = c.app.request(Method::GET, "/metrics", None).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("diagnosis_analyses_total{model=\"sklesion\",outcome=\"ready\"}"), "{metrics}");
+
+    // On the appointment page the sign-off's time is in the reader's zone, like every other
+    // time there (it was UTC).
+    c.app
+        .send_json(Method::PATCH, "/api/v1/me", Some(&c.doctor.token), &json!({"timezone": "Asia/Shanghai"}))
+        .await;
+    let appointment: String = sqlx::query_scalar("SELECT id FROM appointments WHERE room_id = $1")
+        .bind(&c.room)
+        .fetch_one(c.app.state.db.read())
+        .await
+        .unwrap();
+    let jar = c.app.browser_login(&c.doctor.email, &c.doctor.password).await;
+    let html = c
+        .app
+        .http
+        .get(c.app.url(&format!("/appointments/{appointment}")))
+        .header("cookie", format!("consilium_session={jar}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = html
+        .split("data-outcome=\"amended\"")
+        .nth(1)
+        .expect("the finding's row")
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("CST") && !row.contains("UTC"), "{row}");
 }
 
 #[tokio::test]

@@ -429,12 +429,18 @@ pub struct RecordEntry {
     pub label: String,
     pub note: String,
     pub by: String,
-    /// `YYYY-MM-DD HH:MM` UTC.
+    /// When it was signed off, in the reader's time zone, the zone named.
     pub at: String,
 }
 
-/// The signed-off findings of a room, oldest first (the record never shows unsigned ones).
-pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<RecordEntry>> {
+/// The signed-off findings of a room, oldest first (the record never shows unsigned ones),
+/// with times in `tz`.
+pub async fn record_for_room(
+    db: &crate::db::Db,
+    room_id: &str,
+    tz: &jiff::tz::TimeZone,
+    tr: &crate::web::i18n::Tr,
+) -> Result<Vec<RecordEntry>> {
     let rows = sqlx::query(
         "SELECT i.filename, c.position, f.frame, i.info, f.model, f.model_version, f.status, f.decision_label, f.decision_note, f.decided_by_name, f.decided_at
          FROM findings f JOIN images i ON i.id = f.image_id LEFT JOIN review_cases c ON c.id = i.case_id
@@ -447,7 +453,7 @@ pub async fn record_for_room(db: &crate::db::Db, room_id: &str) -> Result<Vec<Re
         .map(|r| {
             let at: i64 = r.try_get::<Option<i64>, _>("decided_at")?.unwrap_or_default();
             let at = jiff::Timestamp::from_millisecond(at)
-                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .map(|t| crate::web::time::moment(t, tz, tr))
                 .unwrap_or_default();
             let filename: String = r.try_get("filename")?;
             let case = r.try_get::<Option<i64>, _>("position")?;

@@ -114,7 +114,9 @@ pub async fn detail(
         Some("marked") => Some(page.tr.t("appt.notice.marked")),
         _ => None,
     };
-    let findings = crate::diagnosis::findings::record_for_room(&state.db, &a.room_id).await?;
+    let findings =
+        crate::diagnosis::findings::record_for_room(&state.db, &a.room_id, &zone(&user.timezone), &page.tr)
+            .await?;
     let note = crate::records::notes::pages::on_page(&state, &user, &addr, &a, &page.tr).await?;
     let left =
         crate::records::leftovers::of_room(&state, &user, &addr, &a.room_id, Some(&a.patient_id), &page.tr)

@@ -222,9 +222,9 @@ async fn review_page(
     } else {
         Vec::new()
     };
-    let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id).await?;
-    let cases = crate::records::outcomes::pages::cases(state, user, addr, &r, &page.tr).await?;
     let tz = zone(&user.timezone);
+    let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id, &tz, &page.tr).await?;
+    let cases = crate::records::outcomes::pages::cases(state, user, addr, &r, &page.tr).await?;
     let attendance = crate::records::attendance::lines(
         &crate::records::attendance::list(&state.db, &r.id).await?,
         &tz,
