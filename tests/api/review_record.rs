@@ -109,6 +109,21 @@ async fn attendance_comes_from_the_call_and_the_coordinator_corrects_it() {
 #[tokio::test]
 async fn only_the_coordinator_corrects_and_only_people_of_the_review() {
     let b = board().await;
+    // Before the review has begun the page offers no "present" marks for people who were
+    // never in the call (the API still takes a correction at any time).
+    let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
+    let page = b
+        .app
+        .http
+        .get(b.app.url(&format!("/reviews/{}", b.review)))
+        .header("cookie", format!("consilium_session={jar}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"attendance\"") && !page.contains("Mark present"));
     let outsider = b.app.create_user(consilium::accounts::model::Role::Doctor).await;
     let present = json!({"present": true});
     assert_eq!(correct(&b, &b.expert.token, &b.expert.user.id, present.clone()).await.0, 403);

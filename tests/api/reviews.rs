@@ -385,3 +385,34 @@ async fn an_image_shared_in_the_review_call_belongs_to_a_case_of_its_agenda() {
         "the share is recorded against the case's patient"
     );
 }
+
+/// The time finder on the review page lists the coordinator's own local time beside the
+/// experts' (it showed only the experts').
+#[tokio::test]
+async fn the_time_finder_shows_the_coordinators_own_time() {
+    let b = crate::outcomes::board().await;
+    b.app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&b.coordinator.token),
+            &json!({"timezone": "Asia/Shanghai"}),
+        )
+        .await;
+    let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
+    let html = b
+        .app
+        .http
+        .get(b.app.url(&format!("/reviews/{}?find=1", b.review)))
+        .header("cookie", format!("consilium_session={jar}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let proposal =
+        html.split("class=\"proposal\"").nth(1).expect("a proposal").split("</form>").next().unwrap();
+    let own = format!("{} (Coordinator)", b.coordinator.user.name);
+    assert!(proposal.contains(&own) && proposal.contains("CST"), "{proposal}");
+}

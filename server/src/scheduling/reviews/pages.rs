@@ -168,6 +168,8 @@ struct ReviewPage {
     /// Who attended, from the call and the coordinator's corrections.
     attendance: Vec<crate::records::attendance::Line>,
     may_correct: bool,
+    /// The review has begun: the coordinator may also add panel members who never joined.
+    begun: bool,
 }
 
 impl ReviewPage {
@@ -199,16 +201,23 @@ async fn review_page(
             .into_iter()
             .map(|p| {
                 let start: Timestamp = p.starts_at.parse().unwrap_or_default();
-                let lines = p
-                    .attendees
-                    .iter()
-                    .map(|a| {
+                // The coordinator looking for a time sees it in their own zone too, unless they
+                // are one of the experts listed anyway.
+                let own = (r.coordinator_id == user.id
+                    && !p.attendees.iter().any(|a| a.expert_id == user.id))
+                .then(|| {
+                    let who = format!("{} ({})", r.coordinator_name, page.tr.t("review.coordinator"));
+                    (who, moment(start, &zone(&user.timezone), &page.tr))
+                });
+                let lines = own
+                    .into_iter()
+                    .chain(p.attendees.iter().map(|a| {
                         let who = match &a.for_specialty {
                             Some(s) => format!("{} ({s})", a.name),
                             None => a.name.clone(),
                         };
                         (who, moment(start, &zone(&a.timezone), &page.tr))
-                    })
+                    }))
                     .collect();
                 ProposalView { starts_at: p.starts_at, lines }
             })
@@ -232,6 +241,7 @@ async fn review_page(
     );
     let t = ReviewPage {
         may_correct: crate::records::attendance::may_correct(user, &r) && r.status != "cancelled",
+        begun: r.status == "scheduled" && r.time_ms.is_some_and(|(start, _)| start <= crate::db::now_ms()),
         attendance,
         panel: crate::records::outcomes::pages::panel(&r),
         recommendations: crate::records::outcomes::pages::recommendations(&page.tr),
