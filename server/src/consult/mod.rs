@@ -1,5 +1,5 @@
 //! Consultations: rooms, who may enter them (access), the waiting room, chat and media
-//! signalling run by one task per room (hub), the signalling WebSocket (ws), guest links
+//! signalling run by one task per room (hub, room), the signalling WebSocket (ws), guest links
 //! (invites) and device streams over WHIP/WHEP (devices). The media itself is `crate::media`.
 
 pub mod access;
@@ -10,6 +10,7 @@ pub mod events;
 pub mod hub;
 pub mod invites;
 pub mod protocol;
+pub mod room;
 pub mod turn;
 pub mod ws;
 
