@@ -135,7 +135,8 @@ impl RoomPage {
     }
 }
 
-/// The agenda of the review whose room `room_id` is, for a clinician in it.
+/// The agenda of the review whose room `room_id` is, for a clinician in it (`None` for other
+/// rooms and for a review with no cases yet).
 async fn agenda(
     state: &AppState,
     user: &CurrentUser,
@@ -147,6 +148,9 @@ async fn agenda(
         return Ok(None);
     };
     let review = crate::scheduling::reviews::service::seen_by(&state.db, user, &review_id).await?;
+    if review.cases.is_empty() {
+        return Ok(None);
+    }
     let cases = crate::records::outcomes::pages::cases(state, user, addr, &review, tr).await?;
     Ok(Some(Agenda {
         review_id,
@@ -184,13 +188,20 @@ pub async fn page(
         }
         _ => None,
     };
-    let cases = if access.role.is_clinical() { review_cases(&state, &id).await? } else { Vec::new() };
     let agenda = match &user {
-        Some(u) if access.role.is_clinical() && !cases.is_empty() => {
-            agenda(&state, u, &addr, &id, &page.tr).await?
-        }
+        Some(u) if access.role.is_clinical() => agenda(&state, u, &addr, &id, &page.tr).await?,
         _ => None,
     };
+    // The agenda's cases are also what a shared image can belong to.
+    let cases = agenda.as_ref().map_or_else(Vec::new, |a| {
+        a.cases
+            .iter()
+            .map(|c| {
+                let short: String = c.case.question.chars().take(60).collect();
+                (c.case.id.clone(), format!("{}. {short}", c.case.position))
+            })
+            .collect()
+    });
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
     Ok(crate::web::render(&RoomPage {
         note,
@@ -202,23 +213,4 @@ pub async fn page(
         role: access.role.as_str(),
         clinical: access.role.is_clinical(),
     }))
-}
-
-/// The cases on a review room's agenda as `(id, "1. question")`, empty for other rooms.
-async fn review_cases(state: &AppState, room_id: &str) -> Result<Vec<(String, String)>> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT c.id, c.position, c.question FROM review_cases c JOIN reviews r ON r.id = c.review_id
-         WHERE r.room_id = $1 ORDER BY c.position",
-    )
-    .bind(room_id)
-    .fetch_all(state.db.read())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let question: String = r.try_get("question")?;
-            let short: String = question.chars().take(60).collect();
-            Ok((r.try_get("id")?, format!("{}. {short}", r.try_get::<i32, _>("position")?)))
-        })
-        .collect()
 }
