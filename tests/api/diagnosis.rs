@@ -317,17 +317,7 @@ async fn a_finding_reaches_the_patient_only_after_a_clinician_signs_it_off() {
         .await
         .unwrap();
     let jar = c.app.browser_login(&c.doctor.email, &c.doctor.password).await;
-    let html = c
-        .app
-        .http
-        .get(c.app.url(&format!("/appointments/{appointment}")))
-        .header("cookie", format!("consilium_session={jar}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = c.app.page_as(&format!("/appointments/{appointment}"), &jar).await;
     let row = html
         .split("data-outcome=\"amended\"")
         .nth(1)

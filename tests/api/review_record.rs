@@ -112,17 +112,7 @@ async fn only_the_coordinator_corrects_and_only_people_of_the_review() {
     // Before the review has begun the page offers no "present" marks for people who were
     // never in the call (the API still takes a correction at any time).
     let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
-    let page = b
-        .app
-        .http
-        .get(b.app.url(&format!("/reviews/{}", b.review)))
-        .header("cookie", format!("consilium_session={jar}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = b.app.page_as(&format!("/reviews/{}", b.review), &jar).await;
     assert!(page.contains("id=\"attendance\"") && !page.contains("Mark present"));
     let outsider = b.app.create_user(consilium::accounts::model::Role::Doctor).await;
     let present = json!({"present": true});
@@ -272,16 +262,7 @@ async fn the_report_lists_attendees_and_every_case_and_downloads_as_a_pdf() {
     assert_eq!(b.sign(&b.coordinator.token, 1).await.0, 200);
 
     let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
-    let page = b
-        .app
-        .http
-        .get(b.app.url(&format!("/reviews/{}/report", b.review)))
-        .header("cookie", format!("consilium_session={jar}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let html = b.app.page_as(&format!("/reviews/{}/report", b.review), &jar).await;
     for want in [
         b.expert.user.name.as_str(),
         b.patient.user.name.as_str(),

@@ -400,17 +400,7 @@ async fn the_time_finder_shows_the_coordinators_own_time() {
         )
         .await;
     let jar = b.app.browser_login(&b.coordinator.email, &b.coordinator.password).await;
-    let html = b
-        .app
-        .http
-        .get(b.app.url(&format!("/reviews/{}?find=1", b.review)))
-        .header("cookie", format!("consilium_session={jar}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = b.app.page_as(&format!("/reviews/{}?find=1", b.review), &jar).await;
     let proposal =
         html.split("class=\"proposal\"").nth(1).expect("a proposal").split("</form>").next().unwrap();
     let own = format!("{} (Coordinator)", b.coordinator.user.name);

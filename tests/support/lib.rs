@@ -234,6 +234,19 @@ impl TestApp {
         cookie.split(';').next().unwrap().trim_start_matches("consilium_session=").to_string()
     }
 
+    /// The HTML of page `path` for the browser session `session` (from [`Self::browser_login`]).
+    pub async fn page_as(&self, path: &str, session: &str) -> String {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", format!("consilium_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "GET {path}");
+        r.text().await.unwrap()
+    }
+
     /// Audit rows with this action, newest first.
     pub async fn audit_actions(&self) -> Vec<Value> {
         let rows = consilium::records::audit::search(&self.state.db, &Default::default()).await.unwrap();
