@@ -19,6 +19,8 @@
 //!   versions, signing, addenda), case-review outcomes, attendance and report, the patient's
 //!   chart with emergency access, and what a call leaves behind. Signed rows are frozen by
 //!   database triggers.
+//! - [`fhir`]: FHIR R4 at `/fhir/r4` over the record and scheduling (it reads their tables;
+//!   they never import it).
 //! - [`web`]: pages, i18n, static files, printable PDFs ([`web::pdf`]), and the edge's input
 //!   checks ([`web::input`]); [`ops`]: probes, metrics, admission control, security
 //!   middleware; [`seed`]: the demo clinic; [`cli`]: the command line.
@@ -44,6 +46,7 @@ pub mod consult;
 pub mod db;
 pub mod diagnosis;
 pub mod error;
+pub mod fhir;
 pub mod ids;
 pub mod imaging;
 pub mod media;
@@ -273,6 +276,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(page_routes())
+        .merge(fhir::router())
         .route("/static/{file}", get(web::statics::serve))
         .route("/calendar/{file}", get(scheduling::feed::serve))
         .route("/rooms/{id}/ws", get(consult::ws::upgrade))
@@ -306,6 +310,9 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
         return AppError::NotFound("route").into_response();
+    }
+    if fhir::is_fhir_path(req.uri().path()) {
+        return fhir::outcome::convert(AppError::NotFound("route").into_response());
     }
     let (parts, _) = req.into_parts();
     web::error_page(web::negotiate(&parts, None), StatusCode::NOT_FOUND, "page not found".into())

@@ -6,6 +6,7 @@ mod auth;
 mod chart;
 mod cli;
 mod diagnosis;
+mod fhir;
 mod hostile;
 mod imaging;
 mod load;

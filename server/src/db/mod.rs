@@ -387,6 +387,7 @@ pub fn flag(b: bool) -> i64 {
 }
 
 /// A value for a [`Filters`] condition.
+#[derive(Clone, Debug)]
 pub enum Arg {
     Text(String),
     Int(i64),
@@ -395,7 +396,7 @@ pub enum Arg {
 /// The WHERE clause of a search, holding only the filters given, with their values in
 /// placeholder order. `($1 IS NULL OR col = $1)` would read more simply, but keeps both
 /// engines off the column's index: every search would scan and sort the whole table.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Filters {
     sql: String,
     args: Vec<Arg>,
@@ -410,6 +411,22 @@ impl Filters {
             self.sql.push_str(" AND ");
             self.sql.push_str(&test.replace('?', &format!("${}", self.args.len())));
         }
+    }
+
+    /// Adds `(test OR test …)` with one placeholder per value (`"a.status = ?"` for any of
+    /// several statuses); nothing when there are no values.
+    pub fn add_any(&mut self, test: &str, values: Vec<Arg>) {
+        if values.is_empty() {
+            return;
+        }
+        let mut parts = Vec::with_capacity(values.len());
+        for v in values {
+            self.args.push(v);
+            parts.push(test.replace('?', &format!("${}", self.args.len())));
+        }
+        self.sql.push_str(" AND (");
+        self.sql.push_str(&parts.join(" OR "));
+        self.sql.push(')');
     }
 
     /// `WHERE …` for the filters added (`WHERE 1 = 1` for none).

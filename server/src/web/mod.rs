@@ -201,6 +201,7 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
 /// outside `/api` gets any error as an HTML page in its language.
 pub async fn edge_errors(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
+    let fhir = crate::fhir::is_fhir_path(parts.uri.path());
     let wants_page = !is_machine_path(parts.uri.path())
         && parts
             .headers
@@ -217,6 +218,10 @@ pub async fn edge_errors(req: Request, next: Next) -> Response {
         let status = resp.status();
         let text = axum::body::to_bytes(std::mem::take(resp.body_mut()), 4096).await.unwrap_or_default();
         resp = crate::error::framework_refusal(status, String::from_utf8_lossy(&text).into_owned());
+    }
+    if fhir {
+        // FHIR clients read every refusal as an OperationOutcome, whoever made it.
+        return crate::fhir::outcome::convert(resp);
     }
     let Some(lang) = lang else { return resp };
     let Some(err) = resp.extensions().get::<RenderedError>().cloned() else { return resp };

@@ -1,0 +1,132 @@
+//! `GET /fhir/r4/metadata`: the CapabilityStatement, stating exactly what this server does —
+//! read and search of the types below with these parameters, JSON only, no writes yet.
+
+use super::model::{
+    CapabilityStatement, CodeableConcept, Coding, Implementation, Interaction, Rest, RestResource,
+    SearchParam, Security, Software,
+};
+use super::search::instant;
+
+fn param(name: &'static str, type_: &'static str, documentation: &'static str) -> SearchParam {
+    SearchParam { name, type_, documentation }
+}
+
+fn resource(
+    type_: &'static str,
+    documentation: &'static str,
+    search_param: Vec<SearchParam>,
+) -> RestResource {
+    let mut params = vec![
+        param("_id", "token", "The logical id; commas for alternatives."),
+        param(
+            "_count",
+            "number",
+            "Entries per page: 20 unless given, at most 100 (larger values are lowered).",
+        ),
+    ];
+    params.extend(search_param);
+    RestResource {
+        type_,
+        documentation,
+        interaction: vec![Interaction { code: "read" }, Interaction { code: "search-type" }],
+        versioning: "no-version",
+        read_history: false,
+        update_create: false,
+        conditional_create: false,
+        conditional_update: false,
+        conditional_delete: "not-supported",
+        search_include: Vec::new(),
+        search_param: params,
+    }
+}
+
+/// What `/fhir/r4` supports, built from the same lists the handlers check parameters against.
+pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
+    CapabilityStatement {
+        status: "active",
+        date: instant(started_ms),
+        publisher: "Consilium",
+        kind: "instance",
+        software: Software { name: "Consilium", version: env!("CARGO_PKG_VERSION") },
+        implementation: Implementation {
+            description: "Consilium telemedicine consultations",
+            url: base.to_string(),
+        },
+        fhir_version: "4.0.1",
+        format: vec!["application/fhir+json", "json"],
+        rest: vec![Rest {
+            mode: "server",
+            documentation: "Read and search. Results page by a cursor (the `next` and `previous` links), so \
+                            resources created while a client pages do not shift its pages. Unknown search \
+                            parameters are ignored and listed in an OperationOutcome entry, or refused with 400 \
+                            under `Prefer: handling=strict`. Every read is an audit row.",
+            security: Security {
+                cors: false,
+                service: vec![CodeableConcept {
+                    coding: vec![Coding {
+                        system: Some("http://terminology.hl7.org/CodeSystem/restful-security-service".into()),
+                        code: Some("OAuth".into()),
+                        display: None,
+                    }],
+                    text: Some("Bearer tokens from POST /api/v1/auth/login, as for /api".into()),
+                }],
+                description: "The same tokens as /api. A patient's token reads only the patient's own resources; \
+                              a doctor's, the patients they care for (an appointment, or a case review with the \
+                              patient on its agenda); an admin's, everything. Practitioners are readable by \
+                              every signed-in user.",
+            },
+            resource: vec![
+                resource(
+                    "Patient",
+                    "Patients' accounts with the demographics of their chart; the record number is the identifier.",
+                    vec![
+                        param(
+                            "identifier",
+                            "token",
+                            "system|value of the record number (urn:consilium:record-number), or the value.",
+                        ),
+                        param("name", "string", "Any part of the name, without regard to case."),
+                        param("gender", "token", "male, female, other or unknown."),
+                        param("email", "token", "The e-mail address, without regard to case."),
+                    ],
+                ),
+                resource(
+                    "Practitioner",
+                    "The clinic's doctors.",
+                    vec![
+                        param("name", "string", "Any part of the name, without regard to case."),
+                        param("email", "token", "The e-mail address, without regard to case."),
+                    ],
+                ),
+                resource(
+                    "PractitionerRole",
+                    "One per doctor (the same id as the Practitioner), with the specialty as text.",
+                    vec![
+                        param("practitioner", "reference", "Practitioner/{id}."),
+                        param("specialty", "token", "The specialty's text, whole, without regard to case."),
+                    ],
+                ),
+                resource(
+                    "Appointment",
+                    "Booked consultations. Status: booked, fulfilled (completed), cancelled, noshow.",
+                    vec![
+                        param("patient", "reference", "Patient/{id}; commas for alternatives."),
+                        param("practitioner", "reference", "Practitioner/{id}; commas for alternatives."),
+                        param("actor", "reference", "Either participant."),
+                        param(
+                            "date",
+                            "date",
+                            "The start. Prefixes eq, gt, lt, ge, le; YYYY, YYYY-MM, YYYY-MM-DD or a dateTime (UTC when no zone is given); repeat to bound both ends.",
+                        ),
+                        param(
+                            "status",
+                            "token",
+                            "booked, fulfilled, cancelled, noshow (other R4 codes match nothing).",
+                        ),
+                        param("_lastUpdated", "date", "The last change, as date."),
+                    ],
+                ),
+            ],
+        }],
+    }
+}

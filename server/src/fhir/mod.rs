@@ -1,0 +1,231 @@
+//! FHIR R4 at `/fhir/r4`: the hospital's systems read Consilium's record.
+//!
+//! - [`model`]: the R4 datatypes and resources served, as typed serde models;
+//! - one mapping module per resource ([`patient`], [`practitioner`] for Practitioner and
+//!   PractitionerRole, [`appointment`]): its SQL, its mapping from our rows, its search;
+//! - [`search`]: parameters, dates, cursors, the `searchset` Bundle; [`access`]: whose
+//!   resources a token reads; [`outcome`]: every error as an `OperationOutcome`;
+//!   [`capability`]: `GET /fhir/r4/metadata`.
+//!
+//! The domains never import this module: it reads their tables through its own queries, because
+//! FHIR's search (prefixes, alternatives, cursors) is FHIR's, not the domains'. JSON only:
+//! `_format` and `Accept` asking for anything else get 406. Every read and search writes audit
+//! rows naming the patients whose data it returned.
+
+pub mod access;
+pub mod appointment;
+pub mod capability;
+pub mod model;
+pub mod outcome;
+pub mod patient;
+pub mod practitioner;
+pub mod search;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sqlx::Row;
+
+use self::access::Scope;
+use self::model::{IssueType, Resource};
+use self::outcome::{FHIR_JSON, FhirError, FhirResult};
+use self::search::SearchQuery;
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::auth::extract::ClientAddr;
+use crate::db::{Db, Filters};
+use crate::records::audit::{self, Actor, Event};
+
+/// Where FHIR lives, below the server's base URL.
+pub const PATH: &str = "/fhir/r4";
+
+/// The `/fhir/r4` routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/fhir/r4/metadata", get(metadata))
+        .route("/fhir/r4/{kind}", get(search_type))
+        .route("/fhir/r4/{kind}/{id}", get(read))
+        .layer(from_fn(formats))
+}
+
+/// Whether `path` is answered by FHIR (errors included).
+pub fn is_fhir_path(path: &str) -> bool {
+    path == "/fhir" || path.starts_with("/fhir/")
+}
+
+fn base(state: &AppState) -> String {
+    format!("{}{PATH}", state.config.base_url())
+}
+
+/// A resource as `application/fhir+json`.
+fn answer(resource: &Resource) -> Response {
+    let mut resp = (StatusCode::OK, axum::Json(resource)).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    resp
+}
+
+/// Refuses `_format` and `Accept` values that are not JSON: this server speaks no XML.
+async fn formats(req: Request, next: Next) -> Response {
+    let json = |v: &str| {
+        let v = v.split(';').next().unwrap_or("").trim();
+        matches!(v, "json" | "application/json" | "application/fhir+json" | "*/*" | "application/*" | "")
+    };
+    let format = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes()).find(|(n, _)| n == "_format").map(|(_, v)| v.into_owned())
+    });
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let refused = match (format.as_deref(), accept.as_deref()) {
+        (Some(f), _) => !json(f),
+        (None, Some(a)) => !a.split(',').any(json),
+        (None, None) => false,
+    };
+    if refused {
+        return FhirError::not_supported(
+            StatusCode::NOT_ACCEPTABLE,
+            "this server answers JSON only (application/fhir+json); ask with _format=json",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// `GET /fhir/r4/metadata`: readable without signing in, as FHIR clients expect.
+async fn metadata(State(state): State<AppState>) -> Response {
+    static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let started = *STARTED.get_or_init(crate::db::now_ms);
+    answer(&Resource::CapabilityStatement(Box::new(capability::statement(&base(&state), started))))
+}
+
+fn unknown_type(kind: &str) -> FhirError {
+    FhirError::not_supported(
+        StatusCode::NOT_FOUND,
+        format!(
+            "{kind:?} is not a resource type this server serves: Patient, Practitioner, PractitionerRole, Appointment"
+        ),
+    )
+}
+
+fn check_id(id: &str) -> FhirResult<()> {
+    // R4 ids: [A-Za-z0-9\-\.]{1,64}.
+    if id.is_empty()
+        || id.len() > 64
+        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(FhirError::Issue {
+            status: StatusCode::BAD_REQUEST,
+            code: IssueType::Value,
+            message: "a resource id is 1 to 64 letters, digits, '-' or '.'".into(),
+            expression: None,
+        });
+    }
+    Ok(())
+}
+
+/// `GET /fhir/r4/{type}/{id}`.
+async fn read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path((kind, id)): Path<(String, String)>,
+) -> FhirResult<Response> {
+    check_id(&id)?;
+    let scope = Scope::of(&user);
+    let db = &state.db;
+    let (resource, patient) = match kind.as_str() {
+        "Patient" => (patient::read(db, &scope, &id).await?.map(Resource::Patient), Some(id.clone())),
+        "Practitioner" => (practitioner::read(db, &id, false).await?, None),
+        "PractitionerRole" => (practitioner::read(db, &id, true).await?, None),
+        "Appointment" => match appointment::read(db, &scope, &id).await? {
+            Some(found) => (Some(Resource::Appointment(found.resource)), Some(found.patient_id)),
+            None => (None, None),
+        },
+        other => return Err(unknown_type(other)),
+    };
+    let Some(resource) = resource else {
+        return Err(FhirError::Issue {
+            status: StatusCode::NOT_FOUND,
+            code: IssueType::NotFound,
+            message: format!("{kind}/{id} is not known here, or not yours to read"),
+            expression: None,
+        });
+    };
+    let patients: Vec<String> = patient.into_iter().collect();
+    record(db, &Actor::user(&user, &addr), "fhir.read", &kind, &id, &patients, None).await?;
+    Ok(answer(&resource))
+}
+
+/// `GET /fhir/r4/{type}?…`: a `searchset` Bundle.
+async fn search_type(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(kind): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> FhirResult<Response> {
+    let scope = Scope::of(&user);
+    let db = &state.db;
+    let raw = raw.as_deref();
+    let (q, page, patients) = match kind.as_str() {
+        "Patient" => {
+            let q = SearchQuery::parse(raw, &headers, &patient::PARAMS)?;
+            let page = patient::search(db, &scope, &q).await?;
+            let ids =
+                page.matches.iter().filter_map(|r| r.id_and_meta()).map(|(id, _)| id.to_string()).collect();
+            (q, page, ids)
+        }
+        "Practitioner" | "PractitionerRole" => {
+            let role = kind == "PractitionerRole";
+            let known: &[&str] = if role { &practitioner::ROLE_PARAMS } else { &practitioner::PARAMS };
+            let q = SearchQuery::parse(raw, &headers, known)?;
+            let page = practitioner::search(db, &q, role).await?;
+            (q, page, Vec::new())
+        }
+        "Appointment" => {
+            let q = SearchQuery::parse(raw, &headers, &appointment::PARAMS)?;
+            let (page, patients) = appointment::search(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        other => return Err(unknown_type(other)),
+    };
+    let detail: String = raw.unwrap_or("").chars().take(300).collect();
+    record(db, &Actor::user(&user, &addr), "fhir.search", &kind, "search", &patients, Some(detail)).await?;
+    Ok(answer(&Resource::Bundle(search::bundle(&base(&state), &q, page))))
+}
+
+/// Audit rows of one FHIR read: one per patient whose data it returned (one without a patient
+/// when there were none), in one write.
+async fn record(
+    db: &Db,
+    actor: &Actor,
+    action: &str,
+    kind: &str,
+    object: &str,
+    patients: &[String],
+    detail: Option<String>,
+) -> FhirResult<()> {
+    let mut tx = db.write().await?;
+    let all: Vec<Option<&str>> =
+        if patients.is_empty() { vec![None] } else { patients.iter().map(|p| Some(p.as_str())).collect() };
+    for patient in all {
+        let mut e = Event::new(action).object(kind, object).patient(patient);
+        if let Some(d) = &detail {
+            e = e.detail(d.clone());
+        }
+        audit::record(&mut tx, actor, e).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How many rows `FROM … WHERE filters` holds: a search's `total`.
+async fn count(db: &Db, from: &str, f: &Filters) -> FhirResult<u64> {
+    let sql = format!("SELECT COUNT(*) AS n {from} {}", f.where_clause());
+    let row =
+        f.clone().bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_one(&mut *db.acquire().await?).await?;
+    let n: i64 = row.try_get("n")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
