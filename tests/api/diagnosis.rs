@@ -15,7 +15,7 @@ use crate::imaging::{in_call, share};
 use crate::rooms::{Socket, consult, consult_with, until};
 
 /// The finding `id` once it has left `running`, as the clinician's socket hears it.
-async fn finished(s: &mut Socket, id: &str) -> Value {
+pub(crate) async fn finished(s: &mut Socket, id: &str) -> Value {
     for _ in 0..200 {
         let m = tokio::time::timeout(Duration::from_secs(60), until(s, "finding"))
             .await

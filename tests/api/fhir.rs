@@ -110,7 +110,12 @@ async fn what_an_ehr_reads_is_valid_r4() {
     assert_eq!(cap["fhirVersion"], "4.0.1");
     let types: Vec<&str> =
         cap["rest"][0]["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["Patient", "Practitioner", "PractitionerRole", "Appointment"]);
+    assert_eq!(types, consilium::fhir::TYPES);
+    // Every type the statement names is served: an unknown id is "not found", not "not supported".
+    for kind in &types {
+        let (s, _, o) = fhir(app, &format!("/{kind}/no-such-id"), Some(admin)).await;
+        assert_eq!((s, o["issue"][0]["code"].as_str()), (404, Some("not-found")), "{kind}");
+    }
     seen.push(cap);
 
     let (s, _, p) = fhir(app, &format!("/Patient/{}", c.patient.user.id), Some(admin)).await;
@@ -380,4 +385,131 @@ async fn paging_sees_each_appointment_once_while_bookings_land() {
     assert_eq!(ids(&b).len(), 100);
     assert_eq!(b["total"], 274);
     validate_r4(&pages[..2]);
+}
+
+/// An AI finding as an EHR fetches it: the report with its observations, image, model and
+/// provenance in one search; preliminary until signed off, and hidden from the patient until then.
+#[tokio::test]
+async fn an_ai_finding_is_a_traceable_diagnostic_report() {
+    let c = crate::rooms::consult().await;
+    let (mut doctor, _patient) = crate::imaging::in_call(&c).await;
+    let (s, image) =
+        crate::imaging::share(&c, &c.patient.token, "lesion.jpg", consilium_tests::test_data("lesion.jpg"))
+            .await;
+    assert_eq!(s, 201);
+    let path = format!("/api/v1/images/{}/findings", image["id"].as_str().unwrap());
+    let (s, started) =
+        c.app.send_json(Method::POST, &path, Some(&c.doctor.token), &json!({"model": "sklesion"})).await;
+    assert_eq!(s, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let done = crate::diagnosis::finished(&mut doctor, &id).await;
+    assert_eq!(done["status"], "ready");
+    let (app, d, p) = (&c.app, c.doctor.token.as_str(), c.patient.token.as_str());
+    let me = &c.patient.user.id;
+    let mut seen = Vec::new();
+
+    // Awaiting sign-off: preliminary for the clinician, absent for the patient.
+    let (s, _, report) = fhir(app, &format!("/DiagnosticReport/{id}"), Some(d)).await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["status"], "preliminary");
+    assert_eq!(report["subject"]["reference"], format!("Patient/{me}"));
+    assert_eq!(report["result"].as_array().unwrap().len(), 7);
+    seen.push(report);
+    for path in
+        [format!("/DiagnosticReport/{id}"), format!("/Observation/{id}-0"), format!("/Provenance/{id}")]
+    {
+        assert_eq!(fhir(app, &path, Some(p)).await.0, 404, "{path}");
+    }
+    let (_, _, b) = fhir(app, &format!("/DiagnosticReport?patient={me}"), Some(p)).await;
+    assert_eq!(b["total"], 0, "a patient never reads a preliminary finding: {b}");
+
+    // Signed off: final, with the clinician as verifier.
+    let decide = format!("/api/v1/findings/{id}/decision");
+    let (s, _) = app.send_json(Method::POST, &decide, Some(d), &json!({"decision": "accept"})).await;
+    assert_eq!(s, 200);
+    let everything = format!(
+        "/DiagnosticReport?patient=Patient/{me}&_include=DiagnosticReport:result&_include=DiagnosticReport:media\
+         &_include=Observation:device&_revinclude=Provenance:target"
+    );
+    for token in [d, p] {
+        let (s, _, b) = fhir(app, &everything, Some(token)).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["total"], 1);
+        let of = |kind: &str| -> Vec<Value> {
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["resource"]["resourceType"] == kind)
+                .map(|e| e["resource"].clone())
+                .collect()
+        };
+        let report = &of("DiagnosticReport")[0];
+        assert_eq!(report["status"], "final");
+        assert!(report["conclusion"].as_str().unwrap().contains("accepted by"), "{report}");
+        let observations = of("Observation");
+        assert_eq!(observations.len(), 7);
+        let sum: f64 = observations.iter().map(|o| o["valueQuantity"]["value"].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "probabilities sum to one: {sum}");
+        assert!(observations.iter().all(|o| o["status"] == "final"));
+        let media = &of("Media")[0];
+        assert_eq!(media["id"], image["id"]);
+        assert!(media["identifier"][0]["value"].as_str().unwrap().starts_with("ni:///sha-256;"));
+        let device = &of("Device")[0];
+        assert_eq!(device["deviceName"][0]["name"], "sklesion");
+        assert_eq!(device["version"][0]["value"], done["model_version"]);
+        let provenance = &of("Provenance")[0];
+        let agents: Vec<&str> = provenance["agent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["who"]["reference"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            agents,
+            [
+                format!("Device/{}", device["id"].as_str().unwrap()),
+                format!("Practitioner/{}", c.doctor.user.id)
+            ]
+        );
+        assert_eq!(provenance["agent"][1]["type"]["coding"][0]["code"], "verifier");
+        assert!(
+            provenance["entity"][0]["what"]["display"]
+                .as_str()
+                .unwrap()
+                .contains(image["sha256"].as_str().unwrap())
+        );
+        seen.push(b.clone());
+    }
+    // Each part reads on its own; the Provenance search brings its targets along.
+    let (_, _, report) = fhir(app, &format!("/DiagnosticReport/{id}"), Some(d)).await;
+    let device_ref = report["result"][0]["reference"].as_str().unwrap().to_string();
+    for path in [
+        format!("/{device_ref}"),
+        format!("/Media/{}", image["id"].as_str().unwrap()),
+        format!("/Provenance/{id}"),
+    ] {
+        let (s, _, r) = fhir(app, &path, Some(d)).await;
+        assert_eq!(s, 200, "{path}: {r}");
+        seen.push(r);
+    }
+    let (_, _, obs) = fhir(app, &format!("/{device_ref}"), Some(d)).await;
+    let (s, _, device) =
+        fhir(app, &format!("/{}", obs["device"]["reference"].as_str().unwrap()), Some(d)).await;
+    assert_eq!(s, 200);
+    seen.push(device);
+    let (s, _, b) =
+        fhir(app, &format!("/Provenance?target=DiagnosticReport/{id}&_include=Provenance:target"), Some(d))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["total"], 1);
+    assert!(
+        b["entry"].as_array().unwrap().iter().any(|e| e["resource"]["resourceType"] == "DiagnosticReport")
+    );
+    seen.push(b);
+    let (s, _, o) = fhir(app, "/DiagnosticReport?_include=Patient:link", Some(d)).await;
+    assert_eq!((s, o["issue"][0]["code"].as_str()), (400, Some("value")));
+    let (_, _, b) = fhir(app, "/DiagnosticReport?status=preliminary", Some(d)).await;
+    assert_eq!(b["total"], 0);
+    validate_r4(&seen);
 }

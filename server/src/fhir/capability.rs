@@ -1,6 +1,7 @@
 //! `GET /fhir/r4/metadata`: the CapabilityStatement, stating exactly what this server does —
 //! read and search of the types below with these parameters, JSON only, no writes yet.
 
+use super::finding::{INCLUDES, REVINCLUDES};
 use super::model::{
     CapabilityStatement, CodeableConcept, Coding, Implementation, Interaction, Rest, RestResource,
     SearchParam, Security, Software,
@@ -9,6 +10,14 @@ use super::search::instant;
 
 fn param(name: &'static str, type_: &'static str, documentation: &'static str) -> SearchParam {
     SearchParam { name, type_, documentation }
+}
+
+/// A type that is read only.
+fn read_only(type_: &'static str, documentation: &'static str) -> RestResource {
+    let mut r = resource(type_, documentation, Vec::new());
+    r.interaction.truncate(1);
+    r.search_param.clear();
+    r
 }
 
 fn resource(
@@ -36,6 +45,7 @@ fn resource(
         conditional_update: false,
         conditional_delete: "not-supported",
         search_include: Vec::new(),
+        search_rev_include: Vec::new(),
         search_param: params,
     }
 }
@@ -126,6 +136,43 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         param("_lastUpdated", "date", "The last change, as date."),
                     ],
                 ),
+                RestResource {
+                    search_include: INCLUDES.to_vec(),
+                    search_rev_include: REVINCLUDES.to_vec(),
+                    ..resource(
+                        "DiagnosticReport",
+                        "An AI finding on an image shared in a consultation: preliminary while it awaits a \
+                         clinician (never shown to the patient), final when accepted, amended when the clinician \
+                         chose another label, cancelled when rejected; conclusion from the clinician.",
+                        vec![
+                            param("patient", "reference", "Patient/{id}."),
+                            param("subject", "reference", "Patient/{id}."),
+                            param("status", "token", "registered, preliminary, final, amended, cancelled."),
+                            param("date", "date", "When the image was analysed."),
+                            param("issued", "date", "When the finding was last decided or made."),
+                        ],
+                    )
+                },
+                read_only(
+                    "Observation",
+                    "One per label the model reported, its probability as a quantity of unit 1.",
+                ),
+                read_only(
+                    "Media",
+                    "The image a finding was made on, named by its sha256 (urn:ietf:rfc:6920).",
+                ),
+                read_only("Device", "The diagnosis model: name, version and the sha256 of its model file."),
+                RestResource {
+                    search_include: vec!["Provenance:target"],
+                    ..resource(
+                        "Provenance",
+                        "Where a finding came from: the model (author), the clinician (verifier), the image (source).",
+                        vec![
+                            param("target", "reference", "DiagnosticReport/{id}."),
+                            param("patient", "reference", "Patient/{id}."),
+                        ],
+                    )
+                },
             ],
         }],
     }

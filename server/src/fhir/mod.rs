@@ -2,7 +2,8 @@
 //!
 //! - [`model`]: the R4 datatypes and resources served, as typed serde models;
 //! - one mapping module per resource ([`patient`], [`practitioner`] for Practitioner and
-//!   PractitionerRole, [`appointment`]): its SQL, its mapping from our rows, its search;
+//!   PractitionerRole, [`appointment`]): its SQL, its mapping from our rows, its search; an AI
+//!   finding's five resources in [`finding`];
 //! - [`search`]: parameters, dates, cursors, the `searchset` Bundle; [`access`]: whose
 //!   resources a token reads; [`outcome`]: every error as an `OperationOutcome`;
 //!   [`capability`]: `GET /fhir/r4/metadata`.
@@ -15,6 +16,7 @@
 pub mod access;
 pub mod appointment;
 pub mod capability;
+pub mod finding;
 pub mod model;
 pub mod outcome;
 pub mod patient;
@@ -99,6 +101,19 @@ async fn metadata(State(state): State<AppState>) -> Response {
     answer(&Resource::CapabilityStatement(Box::new(capability::statement(&base(&state), started))))
 }
 
+/// The resource types served.
+pub const TYPES: [&str; 9] = [
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Appointment",
+    "DiagnosticReport",
+    "Observation",
+    "Media",
+    "Device",
+    "Provenance",
+];
+
 fn unknown_type(kind: &str) -> FhirError {
     FhirError::not_supported(
         StatusCode::NOT_FOUND,
@@ -142,6 +157,29 @@ async fn read(
             Some(found) => (Some(Resource::Appointment(found.resource)), Some(found.patient_id)),
             None => (None, None),
         },
+        "DiagnosticReport" | "Media" | "Device" | "Provenance" | "Observation" => {
+            let found = match kind.as_str() {
+                "DiagnosticReport" | "Provenance" => finding::one(db, &scope, &id).await?,
+                "Media" => finding::by_image(db, &scope, &id).await?,
+                "Device" => finding::by_device(db, &scope, &id).await?,
+                _ => match finding::observation::parse_id(&id) {
+                    Some((finding_id, _)) => finding::one(db, &scope, finding_id).await?,
+                    None => None,
+                },
+            };
+            let patient = found.as_ref().and_then(|f| f.patient_id.clone());
+            let resource = found.and_then(|f| match kind.as_str() {
+                "DiagnosticReport" => Some(Resource::DiagnosticReport(finding::report::report(&f))),
+                "Provenance" => finding::provenance::provenance(&f).map(Resource::Provenance),
+                "Media" => Some(Resource::Media(finding::media::media(&f))),
+                "Device" => Some(Resource::Device(finding::device::device(&f))),
+                _ => {
+                    finding::observation::all(&f).into_iter().find(|o| o.id == id).map(Resource::Observation)
+                }
+            });
+            // A Device is not patient data; the finding that named it is not disclosed.
+            (resource, if kind == "Device" { None } else { patient })
+        }
         other => return Err(unknown_type(other)),
     };
     let Some(resource) = resource else {
@@ -187,6 +225,16 @@ async fn search_type(
         "Appointment" => {
             let q = SearchQuery::parse(raw, &headers, &appointment::PARAMS)?;
             let (page, patients) = appointment::search(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        "DiagnosticReport" => {
+            let q = SearchQuery::parse(raw, &headers, &finding::PARAMS)?;
+            let (page, patients) = finding::search_reports(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        "Provenance" => {
+            let q = SearchQuery::parse(raw, &headers, &finding::PROVENANCE_PARAMS)?;
+            let (page, patients) = finding::search_provenance(db, &scope, &q).await?;
             (q, page, patients)
         }
         other => return Err(unknown_type(other)),

@@ -19,6 +19,11 @@ pub enum Resource {
     Practitioner(Practitioner),
     PractitionerRole(PractitionerRole),
     Appointment(Appointment),
+    DiagnosticReport(super::finding::report::DiagnosticReport),
+    Observation(super::finding::observation::Observation),
+    Media(super::finding::media::Media),
+    Device(super::finding::device::Device),
+    Provenance(super::finding::provenance::Provenance),
     Bundle(Bundle),
     OperationOutcome(OperationOutcome),
     CapabilityStatement(Box<CapabilityStatement>),
@@ -31,6 +36,11 @@ impl Resource {
             Resource::Practitioner(_) => "Practitioner",
             Resource::PractitionerRole(_) => "PractitionerRole",
             Resource::Appointment(_) => "Appointment",
+            Resource::DiagnosticReport(_) => "DiagnosticReport",
+            Resource::Observation(_) => "Observation",
+            Resource::Media(_) => "Media",
+            Resource::Device(_) => "Device",
+            Resource::Provenance(_) => "Provenance",
             Resource::Bundle(_) => "Bundle",
             Resource::OperationOutcome(_) => "OperationOutcome",
             Resource::CapabilityStatement(_) => "CapabilityStatement",
@@ -44,6 +54,11 @@ impl Resource {
             Resource::Practitioner(r) => Some((&r.id, &r.meta)),
             Resource::PractitionerRole(r) => Some((&r.id, &r.meta)),
             Resource::Appointment(r) => Some((&r.id, &r.meta)),
+            Resource::DiagnosticReport(r) => Some((&r.id, &r.meta)),
+            Resource::Observation(r) => Some((&r.id, &r.meta)),
+            Resource::Media(r) => Some((&r.id, &r.meta)),
+            Resource::Device(r) => Some((&r.id, &r.meta)),
+            Resource::Provenance(r) => Some((&r.id, &r.meta)),
             _ => None,
         }
     }
@@ -405,6 +420,9 @@ pub struct RestResource {
     pub conditional_delete: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub search_include: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub search_rev_include: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub search_param: Vec<SearchParam>,
 }
 
