@@ -414,6 +414,7 @@ async fn an_ai_finding_is_a_traceable_diagnostic_report() {
     assert_eq!(report["status"], "preliminary");
     assert_eq!(report["subject"]["reference"], format!("Patient/{me}"));
     assert_eq!(report["result"].as_array().unwrap().len(), 7);
+    assert_eq!(report["encounter"]["reference"], format!("Encounter/{}", c.room));
     seen.push(report);
     for path in
         [format!("/DiagnosticReport/{id}"), format!("/Observation/{id}-0"), format!("/Provenance/{id}")]
@@ -511,5 +512,57 @@ async fn an_ai_finding_is_a_traceable_diagnostic_report() {
     assert_eq!((s, o["issue"][0]["code"].as_str()), (400, Some("value")));
     let (_, _, b) = fhir(app, "/DiagnosticReport?status=preliminary", Some(d)).await;
     assert_eq!(b["total"], 0);
+    validate_r4(&seen);
+}
+
+/// A consultation that was held is an Encounter: open while the call runs, finished with its
+/// period once everyone has left, with the clinician as participant and the patient as subject.
+#[tokio::test]
+async fn a_held_consultation_is_an_encounter() {
+    let c = crate::rooms::consult().await;
+    let (app, d, p) = (&c.app, c.doctor.token.as_str(), c.patient.token.as_str());
+    let me = &c.patient.user.id;
+    let (_, _, b) = fhir(app, &format!("/Encounter?patient={me}"), Some(d)).await;
+    assert_eq!(b["total"], 0, "not held yet: {b}");
+
+    let (doctor, patient) = crate::imaging::in_call(&c).await;
+    let (s, _, e) = fhir(app, &format!("/Encounter/{}", c.room), Some(d)).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["status"], "in-progress");
+    assert_eq!(e["class"]["code"], "VR");
+    assert!(e["period"]["start"].is_string() && e["period"]["end"].is_null(), "{e}");
+    let mut seen = vec![e];
+
+    drop(patient);
+    drop(doctor);
+    let mut finished = Value::Null;
+    for _ in 0..100 {
+        let (_, _, e) = fhir(app, &format!("/Encounter?patient=Patient/{me}&status=finished"), Some(p)).await;
+        if e["total"] == 1 {
+            finished = e;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let e = &finished["entry"][0]["resource"];
+    assert_eq!(e["status"], "finished", "{finished}");
+    assert!(e["period"]["end"].as_str().unwrap() >= e["period"]["start"].as_str().unwrap());
+    assert_eq!(e["subject"]["reference"], format!("Patient/{me}"));
+    let individuals: Vec<&str> = e["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["individual"]["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(individuals, [format!("Practitioner/{}", c.doctor.user.id)]);
+    assert!(e["appointment"][0]["reference"].as_str().unwrap().starts_with("Appointment/"));
+    seen.push(finished.clone());
+
+    // Another doctor does not see it; bad statuses are refused.
+    let stranger = app.create_user(Role::Doctor).await;
+    assert_eq!(fhir(app, &format!("/Encounter/{}", c.room), Some(&stranger.token)).await.0, 404);
+    let (s, _, o) = fhir(app, "/Encounter?status=asleep", Some(d)).await;
+    assert_eq!(s, 400);
+    seen.push(o);
     validate_r4(&seen);
 }

@@ -53,6 +53,33 @@ pub async fn store_chat(db: &Db, room: &RoomId, line: &ChatLine) -> Result<()> {
     Ok(())
 }
 
+/// `user_id` came into the call (again): the first arrival is kept, and they are in it now.
+pub async fn joined(db: &Db, room: &RoomId, user_id: &str, name: &str, role: &str) -> Result<()> {
+    let insert = sqlx::query(
+        "INSERT INTO room_attendance (room_id, user_id, name, role, first_joined_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET last_left_at = NULL",
+    )
+    .bind(room.as_str())
+    .bind(user_id)
+    .bind(name)
+    .bind(role)
+    .bind(now_ms());
+    db.execute(insert).await?;
+    Ok(())
+}
+
+/// `user_id` left the call.
+pub async fn left(db: &Db, room: &RoomId, user_id: &str) -> Result<()> {
+    let update =
+        sqlx::query("UPDATE room_attendance SET last_left_at = $3 WHERE room_id = $1 AND user_id = $2")
+            .bind(room.as_str())
+            .bind(user_id)
+            .bind(now_ms());
+    db.execute(update).await?;
+    Ok(())
+}
+
 /// The host ended the call: an ad-hoc room cannot be entered again (an appointment's or a
 /// review's room can).
 pub async fn end_adhoc(db: &Db, room: &RoomId) -> Result<()> {

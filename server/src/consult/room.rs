@@ -202,12 +202,21 @@ impl Room {
         }
     }
 
-    /// In a review's call, puts a person (not a device) on the attendance list as they join,
-    /// or notes when they left. A failure is logged: the call goes on, and the coordinator
-    /// can correct the list.
+    /// Notes when a person (not a device) joins or leaves: in every room (the consultation's
+    /// Encounter), and in a review's call also on its attendance list. A failure is logged:
+    /// the call goes on, and the coordinator can correct the review's list.
     async fn attendance(&mut self, who: &Peer, joined: bool) {
         if who.role == RoomRole::Device.as_str() {
             return;
+        }
+        let user = who.user_id.as_str();
+        let written = if joined {
+            super::db::joined(&self.db, &self.id, user, &who.name, who.role).await
+        } else {
+            super::db::left(&self.db, &self.id, user).await
+        };
+        if let Err(e) = written {
+            tracing::warn!(room = %self.id, error = %e, "recording who is in the call");
         }
         if self.review.is_none() {
             match crate::records::attendance::review_of_room(&self.db, self.id.as_str()).await {

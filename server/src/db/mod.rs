@@ -246,7 +246,7 @@ pub fn migrator(engine: Engine) -> Migrator {
             include_str!("../../../migrations/0017_review_record.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 19] = [
+    let sources: [(i64, &str, &'static str); 20] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -266,6 +266,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (17, "review_record", review_record),
         (18, "chat_guests", include_str!("../../../migrations/0018_chat_guests.sql")),
         (19, "audit_actor_name", include_str!("../../../migrations/0019_audit_actor_name.sql")),
+        (20, "room_attendance", include_str!("../../../migrations/0020_room_attendance.sql")),
     ];
     Migrator::with_migrations(
         sources
@@ -411,6 +412,12 @@ impl Filters {
             self.sql.push_str(" AND ");
             self.sql.push_str(&test.replace('?', &format!("${}", self.args.len())));
         }
+    }
+
+    /// Adds a condition that binds no value (it is written by the code, never from input).
+    pub fn add_sql(&mut self, test: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(test);
     }
 
     /// Adds `(test OR test …)` with one placeholder per value (`"a.status = ?"` for any of

@@ -136,6 +136,18 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         param("_lastUpdated", "date", "The last change, as date."),
                     ],
                 ),
+                resource(
+                    "Encounter",
+                    "A held consultation (its id is the room's): class VR, the period from the first join to \
+                     the last leave, the clinicians and guests who joined.",
+                    vec![
+                        param("patient", "reference", "Patient/{id}."),
+                        param("subject", "reference", "Patient/{id}."),
+                        param("appointment", "reference", "Appointment/{id}."),
+                        param("date", "date", "When the call began."),
+                        param("status", "token", "in-progress or finished."),
+                    ],
+                ),
                 RestResource {
                     search_include: INCLUDES.to_vec(),
                     search_rev_include: REVINCLUDES.to_vec(),

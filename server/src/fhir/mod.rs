@@ -16,6 +16,7 @@
 pub mod access;
 pub mod appointment;
 pub mod capability;
+pub mod encounter;
 pub mod finding;
 pub mod model;
 pub mod outcome;
@@ -102,11 +103,12 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The resource types served.
-pub const TYPES: [&str; 9] = [
+pub const TYPES: [&str; 10] = [
     "Patient",
     "Practitioner",
     "PractitionerRole",
     "Appointment",
+    "Encounter",
     "DiagnosticReport",
     "Observation",
     "Media",
@@ -155,6 +157,10 @@ async fn read(
         "PractitionerRole" => (practitioner::read(db, &id, true).await?, None),
         "Appointment" => match appointment::read(db, &scope, &id).await? {
             Some(found) => (Some(Resource::Appointment(found.resource)), Some(found.patient_id)),
+            None => (None, None),
+        },
+        "Encounter" => match encounter::read(db, &scope, &id).await? {
+            Some((e, patient)) => (Some(Resource::Encounter(e)), Some(patient)),
             None => (None, None),
         },
         "DiagnosticReport" | "Media" | "Device" | "Provenance" | "Observation" => {
@@ -225,6 +231,11 @@ async fn search_type(
         "Appointment" => {
             let q = SearchQuery::parse(raw, &headers, &appointment::PARAMS)?;
             let (page, patients) = appointment::search(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        "Encounter" => {
+            let q = SearchQuery::parse(raw, &headers, &encounter::PARAMS)?;
+            let (page, patients) = encounter::search(db, &scope, &q).await?;
             (q, page, patients)
         }
         "DiagnosticReport" => {

@@ -19,6 +19,7 @@ pub enum Resource {
     Practitioner(Practitioner),
     PractitionerRole(PractitionerRole),
     Appointment(Appointment),
+    Encounter(super::encounter::Encounter),
     DiagnosticReport(super::finding::report::DiagnosticReport),
     Observation(super::finding::observation::Observation),
     Media(super::finding::media::Media),
@@ -36,6 +37,7 @@ impl Resource {
             Resource::Practitioner(_) => "Practitioner",
             Resource::PractitionerRole(_) => "PractitionerRole",
             Resource::Appointment(_) => "Appointment",
+            Resource::Encounter(_) => "Encounter",
             Resource::DiagnosticReport(_) => "DiagnosticReport",
             Resource::Observation(_) => "Observation",
             Resource::Media(_) => "Media",
@@ -54,6 +56,7 @@ impl Resource {
             Resource::Practitioner(r) => Some((&r.id, &r.meta)),
             Resource::PractitionerRole(r) => Some((&r.id, &r.meta)),
             Resource::Appointment(r) => Some((&r.id, &r.meta)),
+            Resource::Encounter(r) => Some((&r.id, &r.meta)),
             Resource::DiagnosticReport(r) => Some((&r.id, &r.meta)),
             Resource::Observation(r) => Some((&r.id, &r.meta)),
             Resource::Media(r) => Some((&r.id, &r.meta)),
@@ -130,15 +133,17 @@ pub struct ContactPoint {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Reference {
-    /// `Patient/{id}`: relative to this server's base.
-    pub reference: String,
+    /// `Patient/{id}`: relative to this server's base. None for someone without an account
+    /// (a guest), who is named by `display` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
 }
 
 impl Reference {
     pub fn to(kind: &str, id: &str, display: Option<&str>) -> Reference {
-        Reference { reference: format!("{kind}/{id}"), display: display.map(str::to_string) }
+        Reference { reference: Some(format!("{kind}/{id}")), display: display.map(str::to_string) }
     }
 }
 

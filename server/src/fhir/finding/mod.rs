@@ -40,7 +40,8 @@ const FROM: &str = "FROM findings f JOIN images i ON i.id = f.image_id
 const COLUMNS: &str = "SELECT f.id, f.status, f.model, f.model_version, f.model_sha256, f.input_sha256, f.predictions,
         f.frame, f.requested_at, f.completed_at, f.decided_by, f.decided_by_name, f.decided_at, f.decision_label,
         f.decision_note, i.id AS image_id, i.kind AS image_kind, i.filename, i.width, i.height, i.bytes,
-        i.created_at AS image_at, COALESCE(a.patient_id, c.patient_id) AS patient_id, pu.name AS patient_name";
+        i.created_at AS image_at, COALESCE(a.patient_id, c.patient_id) AS patient_id, pu.name AS patient_name,
+        a.room_id AS encounter_id";
 
 /// One finding with its image and patient: everything the five resources are made of.
 #[derive(Clone, Debug)]
@@ -70,6 +71,8 @@ pub struct Finding {
     pub image_at: i64,
     pub patient_id: Option<String>,
     pub patient_name: Option<String>,
+    /// The consultation's Encounter (its room), when made in an appointment's call.
+    pub encounter_id: Option<String>,
 }
 
 fn map(r: &AnyRow) -> Result<Finding, sqlx::Error> {
@@ -105,6 +108,7 @@ fn map(r: &AnyRow) -> Result<Finding, sqlx::Error> {
         image_at: r.try_get("image_at")?,
         patient_id: r.try_get("patient_id")?,
         patient_name: r.try_get("patient_name")?,
+        encounter_id: r.try_get("encounter_id")?,
     })
 }
 

@@ -18,6 +18,8 @@ pub struct DiagnosticReport {
     pub code: CodeableConcept,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<Reference>,
     /// When the image was analysed (a `dateTime`).
     pub effective_date_time: String,
     /// When this version was made: the decision, else the analysis (an `instant`).
@@ -87,6 +89,7 @@ pub fn report(f: &Finding) -> DiagnosticReport {
         status: status(&f.status),
         code: CodeableConcept::text(format!("AI image analysis: {} {}", f.model, f.model_version)),
         subject: f.patient_id.as_deref().map(|p| Reference::to("Patient", p, f.patient_name.as_deref())),
+        encounter: f.encounter_id.as_deref().map(|e| Reference::to("Encounter", e, None)),
         effective_date_time: instant(f.requested_at),
         issued: instant(changed_at(f)),
         results_interpreter: f
