@@ -14,7 +14,7 @@ use crate::scheduling::{book_next_slot, open_every_day, slots};
 
 /// Validates resources with the pinned `fhir.resources` (`CONSILIUM_FHIR_PYTHON` names the
 /// Python that has it; .ci/run installs it). Skipped, with a line saying so, outside CI.
-fn validate_r4(resources: &[Value]) {
+pub(crate) fn validate_r4(resources: &[Value]) {
     let Ok(python) = std::env::var("CONSILIUM_FHIR_PYTHON") else {
         assert!(std::env::var("CI").is_err(), "CI runs the FHIR tests with CONSILIUM_FHIR_PYTHON set");
         eprintln!("SKIPPED R4 validation: set CONSILIUM_FHIR_PYTHON to a Python with fhir.resources==6.5.0");

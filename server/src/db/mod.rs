@@ -246,7 +246,7 @@ pub fn migrator(engine: Engine) -> Migrator {
             include_str!("../../../migrations/0017_review_record.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 20] = [
+    let sources: [(i64, &str, &'static str); 21] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -267,6 +267,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (18, "chat_guests", include_str!("../../../migrations/0018_chat_guests.sql")),
         (19, "audit_actor_name", include_str!("../../../migrations/0019_audit_actor_name.sql")),
         (20, "room_attendance", include_str!("../../../migrations/0020_room_attendance.sql")),
+        (21, "person_identifiers", include_str!("../../../migrations/0021_person_identifiers.sql")),
     ];
     Migrator::with_migrations(
         sources
@@ -423,11 +424,16 @@ impl Filters {
     /// Adds `(test OR test …)` with one placeholder per value (`"a.status = ?"` for any of
     /// several statuses); nothing when there are no values.
     pub fn add_any(&mut self, test: &str, values: Vec<Arg>) {
-        if values.is_empty() {
+        self.add_or(values.into_iter().map(|v| (test.to_string(), v)).collect());
+    }
+
+    /// Adds `(test1 OR test2 …)`, each test with its own value (its `?`s all stand for it).
+    pub fn add_or(&mut self, tests: Vec<(String, Arg)>) {
+        if tests.is_empty() {
             return;
         }
-        let mut parts = Vec::with_capacity(values.len());
-        for v in values {
+        let mut parts = Vec::with_capacity(tests.len());
+        for (test, v) in tests {
             self.args.push(v);
             parts.push(test.replace('?', &format!("${}", self.args.len())));
         }

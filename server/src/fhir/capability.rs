@@ -12,6 +12,15 @@ fn param(name: &'static str, type_: &'static str, documentation: &'static str) -
     SearchParam { name, type_, documentation }
 }
 
+/// A type an EHR also writes: create, update, conditional on `identifier`, `If-Match`.
+fn writable(mut r: RestResource) -> RestResource {
+    r.interaction.extend([Interaction { code: "create" }, Interaction { code: "update" }]);
+    r.versioning = "versioned-update";
+    r.conditional_create = true;
+    r.conditional_update = true;
+    r
+}
+
 /// A type that is read only.
 fn read_only(type_: &'static str, documentation: &'static str) -> RestResource {
     let mut r = resource(type_, documentation, Vec::new());
@@ -38,7 +47,7 @@ fn resource(
         type_,
         documentation,
         interaction: vec![Interaction { code: "read" }, Interaction { code: "search-type" }],
-        versioning: "no-version",
+        versioning: "versioned",
         read_history: false,
         update_create: false,
         conditional_create: false,
@@ -66,7 +75,8 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
         format: vec!["application/fhir+json", "json"],
         rest: vec![Rest {
             mode: "server",
-            documentation: "Read and search. Results page by a cursor (the `next` and `previous` links), so \
+            documentation: "Read and search; admins also write Patient and Practitioner, one at a time or in \
+                            a transaction Bundle (at most 500 entries, all or none). Results page by a cursor (the `next` and `previous` links), so \
                             resources created while a client pages do not shift its pages. Unknown search \
                             parameters are ignored and listed in an OperationOutcome entry, or refused with 400 \
                             under `Prefer: handling=strict`. Every read is an audit row.",
@@ -78,7 +88,7 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         code: Some("OAuth".into()),
                         display: None,
                     }],
-                    text: Some("Bearer tokens from POST /api/v1/auth/login, as for /api".into()),
+                    text: Some("Bearer tokens from POST /api/v1/auth/token, as for /api".into()),
                 }],
                 description: "The same tokens as /api. A patient's token reads only the patient's own resources; \
                               a doctor's, the patients they care for (an appointment, or a case review with the \
@@ -86,28 +96,34 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                               every signed-in user.",
             },
             resource: vec![
-                resource(
+                writable(resource(
                     "Patient",
-                    "Patients' accounts with the demographics of their chart; the record number is the identifier.",
+                    "Patients' accounts with the demographics of their chart. Written by admins' tokens: POST \
+                     (If-None-Exist: identifier=system|value), PUT by id or ?identifier=system|value; an e-mail \
+                     address (telecom) is required; elements Consilium does not keep (address, contact, ...) \
+                     are accepted and dropped; an element R4 does not have is refused.",
                     vec![
                         param(
                             "identifier",
                             "token",
-                            "system|value of the record number (urn:consilium:record-number), or the value.",
+                            "system|value, or a value: the chart's record number (urn:consilium:record-number) \
+                             or an identifier an EHR gave.",
                         ),
                         param("name", "string", "Any part of the name, without regard to case."),
                         param("gender", "token", "male, female, other or unknown."),
                         param("email", "token", "The e-mail address, without regard to case."),
                     ],
-                ),
-                resource(
+                )),
+                writable(resource(
                     "Practitioner",
-                    "The clinic's doctors.",
+                    "The clinic's doctors; written like Patient (a created practitioner is a doctor who can be \
+                     booked; the first qualification's text is their specialty).",
                     vec![
+                        param("identifier", "token", "system|value, or a value."),
                         param("name", "string", "Any part of the name, without regard to case."),
                         param("email", "token", "The e-mail address, without regard to case."),
                     ],
-                ),
+                )),
                 resource(
                     "PractitionerRole",
                     "One per doctor (the same id as the Practitioner), with the specialty as text.",
@@ -186,6 +202,7 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                     )
                 },
             ],
+            interaction: vec![Interaction { code: "transaction" }],
         }],
     }
 }

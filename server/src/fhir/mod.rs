@@ -6,7 +6,9 @@
 //!   finding's five resources in [`finding`];
 //! - [`search`]: parameters, dates, cursors, the `searchset` Bundle; [`access`]: whose
 //!   resources a token reads; [`outcome`]: every error as an `OperationOutcome`;
-//!   [`capability`]: `GET /fhir/r4/metadata`.
+//!   [`capability`]: `GET /fhir/r4/metadata`; [`write`]: an EHR's patients and practitioners,
+//!   conditional by identifier ([`person_in`] parses them, [`identifiers`] keeps their ids
+//!   from other systems), and transaction Bundles of them.
 //!
 //! The domains never import this module: it reads their tables through its own queries, because
 //! FHIR's search (prefixes, alternatives, cursors) is FHIR's, not the domains'. JSON only:
@@ -18,18 +20,21 @@ pub mod appointment;
 pub mod capability;
 pub mod encounter;
 pub mod finding;
+pub mod identifiers;
 pub mod model;
 pub mod outcome;
 pub mod patient;
+pub mod person_in;
 pub mod practitioner;
 pub mod search;
+pub mod write;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use sqlx::Row;
 
 use self::access::Scope;
@@ -39,6 +44,7 @@ use self::search::SearchQuery;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::extract::ClientAddr;
+use crate::auth::extract::{Admins, RequireRole};
 use crate::db::{Db, Filters};
 use crate::records::audit::{self, Actor, Event};
 
@@ -49,8 +55,9 @@ pub const PATH: &str = "/fhir/r4";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/fhir/r4/metadata", get(metadata))
-        .route("/fhir/r4/{kind}", get(search_type))
-        .route("/fhir/r4/{kind}/{id}", get(read))
+        .route("/fhir/r4", post(transaction))
+        .route("/fhir/r4/{kind}", get(search_type).post(create).put(update_where))
+        .route("/fhir/r4/{kind}/{id}", get(read).put(update))
         .layer(from_fn(formats))
 }
 
@@ -63,10 +70,36 @@ fn base(state: &AppState) -> String {
     format!("{}{PATH}", state.config.base_url())
 }
 
-/// A resource as `application/fhir+json`.
-fn answer(resource: &Resource) -> Response {
-    let mut resp = (StatusCode::OK, axum::Json(resource)).into_response();
+/// A resource's version: the first 16 hex digits of the sha256 of its content (meta's
+/// version left out), so it changes with every change however it was made, and `If-Match`
+/// compares what the client read with what is stored.
+pub fn version_of(resource: &Resource) -> String {
+    use sha2::{Digest, Sha256};
+    let mut r = resource.clone();
+    if let Some(meta) = r.meta_mut() {
+        meta.version_id = None;
+    }
+    let bytes = serde_json::to_vec(&r).unwrap_or_default();
+    crate::diagnosis::hex(&Sha256::digest(&bytes))[..16].to_string()
+}
+
+/// Puts the version in `meta.versionId`.
+pub fn stamp(resource: &mut Resource) {
+    let version = version_of(resource);
+    if let Some(meta) = resource.meta_mut() {
+        meta.version_id = Some(version);
+    }
+}
+
+/// A resource as `application/fhir+json`, with its version as a weak `ETag`.
+fn answer(status: StatusCode, mut resource: Resource) -> Response {
+    stamp(&mut resource);
+    let etag = resource.id_and_meta().and_then(|(_, m)| m.version_id.clone());
+    let mut resp = (status, axum::Json(&resource)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    if let Some(v) = etag.and_then(|v| HeaderValue::from_str(&format!("W/\"{v}\"")).ok()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
     resp
 }
 
@@ -99,7 +132,10 @@ async fn formats(req: Request, next: Next) -> Response {
 async fn metadata(State(state): State<AppState>) -> Response {
     static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let started = *STARTED.get_or_init(crate::db::now_ms);
-    answer(&Resource::CapabilityStatement(Box::new(capability::statement(&base(&state), started))))
+    answer(
+        StatusCode::OK,
+        Resource::CapabilityStatement(Box::new(capability::statement(&base(&state), started))),
+    )
 }
 
 /// The resource types served.
@@ -152,9 +188,12 @@ async fn read(
     let scope = Scope::of(&user);
     let db = &state.db;
     let (resource, patient) = match kind.as_str() {
-        "Patient" => (patient::read(db, &scope, &id).await?.map(Resource::Patient), Some(id.clone())),
-        "Practitioner" => (practitioner::read(db, &id, false).await?, None),
-        "PractitionerRole" => (practitioner::read(db, &id, true).await?, None),
+        "Patient" => (
+            patient::read(&mut *db.acquire().await?, &scope, &id).await?.map(Resource::Patient),
+            Some(id.clone()),
+        ),
+        "Practitioner" => (practitioner::read(&mut *db.acquire().await?, &id, false).await?, None),
+        "PractitionerRole" => (practitioner::read(&mut *db.acquire().await?, &id, true).await?, None),
         "Appointment" => match appointment::read(db, &scope, &id).await? {
             Some(found) => (Some(Resource::Appointment(found.resource)), Some(found.patient_id)),
             None => (None, None),
@@ -198,7 +237,7 @@ async fn read(
     };
     let patients: Vec<String> = patient.into_iter().collect();
     record(db, &Actor::user(&user, &addr), "fhir.read", &kind, &id, &patients, None).await?;
-    Ok(answer(&resource))
+    Ok(answer(StatusCode::OK, resource))
 }
 
 /// `GET /fhir/r4/{type}?…`: a `searchset` Bundle.
@@ -252,7 +291,7 @@ async fn search_type(
     };
     let detail: String = raw.unwrap_or("").chars().take(300).collect();
     record(db, &Actor::user(&user, &addr), "fhir.search", &kind, "search", &patients, Some(detail)).await?;
-    Ok(answer(&Resource::Bundle(search::bundle(&base(&state), &q, page))))
+    Ok(answer(StatusCode::OK, Resource::Bundle(search::bundle(&base(&state), &q, page))))
 }
 
 /// Audit rows of one FHIR read: one per patient whose data it returned (one without a patient
@@ -287,4 +326,136 @@ async fn count(db: &Db, from: &str, f: &Filters) -> FhirResult<u64> {
         f.clone().bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_one(&mut *db.acquire().await?).await?;
     let n: i64 = row.try_get("n")?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+// ---- writes ----
+
+/// The body of a write: JSON (`application/fhir+json` or `application/json`), else 415; not
+/// JSON, 400.
+fn json_body(headers: &HeaderMap, bytes: &[u8]) -> FhirResult<serde_json::Value> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if !matches!(media, "application/fhir+json" | "application/json") {
+        return Err(FhirError::not_supported(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the resource as application/fhir+json",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| FhirError::structure(format!("the body is not JSON: {e}")))
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Runs one write in its own transaction. A conditional write that lost a race with another
+/// making the same person (a unique identifier or e-mail taken meanwhile) runs once more, and
+/// then finds the one the other made.
+async fn one_write(
+    state: &AppState,
+    actor: &Actor,
+    kind: &str,
+    op: impl Fn() -> write::Op,
+    body: &serde_json::Value,
+) -> FhirResult<write::Written> {
+    let conditional = !matches!(op(), write::Op::Update { .. } | write::Op::Create { if_none_exist: None });
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = state.db.write().await?;
+        match write::apply(&mut tx, actor, kind, op(), body).await {
+            Ok(w) => {
+                tx.commit().await?;
+                return Ok(w);
+            }
+            Err(FhirError::App(crate::error::AppError::Conflict(_))) if conditional && attempt < 3 => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn written(state: &AppState, kind: &str, w: write::Written) -> Response {
+    let id = w.resource.id_and_meta().map(|(id, _)| id.to_string()).unwrap_or_default();
+    let mut resp = answer(w.status, w.resource);
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/{kind}/{id}", base(state))) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// `POST /fhir/r4/{type}`, conditional with `If-None-Exist`.
+async fn create(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    ClientAddr(addr): ClientAddr,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> FhirResult<Response> {
+    let body = json_body(&headers, &bytes)?;
+    let if_none_exist = header_text(&headers, "if-none-exist");
+    let op = || write::Op::Create { if_none_exist: if_none_exist.clone() };
+    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
+    Ok(written(&state, &kind, w))
+}
+
+/// `PUT /fhir/r4/{type}/{id}`, with `If-Match`.
+async fn update(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    ClientAddr(addr): ClientAddr,
+    Path((kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> FhirResult<Response> {
+    check_id(&id)?;
+    let body = json_body(&headers, &bytes)?;
+    let if_match = header_text(&headers, "if-match");
+    let op = || write::Op::Update { id: id.clone(), if_match: if_match.clone() };
+    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
+    Ok(written(&state, &kind, w))
+}
+
+/// `PUT /fhir/r4/{type}?identifier=system|value`: update that one, or create them.
+async fn update_where(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    ClientAddr(addr): ClientAddr,
+    Path(kind): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> FhirResult<Response> {
+    let Some(query) = raw.filter(|q| !q.is_empty()) else {
+        return Err(FhirError::bad_param("identifier", "PUT names an id, or identifier=system|value"));
+    };
+    let body = json_body(&headers, &bytes)?;
+    let if_match = header_text(&headers, "if-match");
+    let op = || write::Op::UpdateWhere { query: query.clone(), if_match: if_match.clone() };
+    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
+    Ok(written(&state, &kind, w))
+}
+
+/// `POST /fhir/r4` with a `transaction` Bundle of Patient and Practitioner writes: all in one
+/// database transaction, so a refused entry leaves nothing of the others.
+async fn transaction(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> FhirResult<Response> {
+    let body = json_body(&headers, &bytes)?;
+    let ops = write::transaction_entries(&body)?;
+    let actor = Actor::user(&admin, &addr);
+    let mut tx = state.db.write().await?;
+    let mut results = Vec::with_capacity(ops.len());
+    for (i, (kind, op, resource)) in ops.into_iter().enumerate() {
+        let w = write::apply(&mut tx, &actor, &kind, op, resource).await.map_err(|e| e.at_entry(i))?;
+        results.push((kind, w));
+    }
+    tx.commit().await?;
+    Ok(answer(StatusCode::OK, Resource::Bundle(write::response_bundle(&base(&state), results))))
 }

@@ -49,6 +49,23 @@ impl Resource {
         }
     }
 
+    /// The `meta` to stamp a version on.
+    pub fn meta_mut(&mut self) -> Option<&mut Meta> {
+        match self {
+            Resource::Patient(r) => Some(&mut r.meta),
+            Resource::Practitioner(r) => Some(&mut r.meta),
+            Resource::PractitionerRole(r) => Some(&mut r.meta),
+            Resource::Appointment(r) => Some(&mut r.meta),
+            Resource::Encounter(r) => Some(&mut r.meta),
+            Resource::DiagnosticReport(r) => Some(&mut r.meta),
+            Resource::Observation(r) => Some(&mut r.meta),
+            Resource::Media(r) => Some(&mut r.meta),
+            Resource::Device(r) => Some(&mut r.meta),
+            Resource::Provenance(r) => Some(&mut r.meta),
+            _ => None,
+        }
+    }
+
     /// The logical id and `meta`, for `Bundle.entry.fullUrl`, `ETag` and `Last-Modified`.
     pub fn id_and_meta(&self) -> Option<(&str, &Meta)> {
         match self {
@@ -189,6 +206,8 @@ pub struct PatientCommunication {
 pub struct Practitioner {
     pub id: String,
     pub meta: Meta,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
     pub active: bool,
     pub name: Vec<HumanName>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -272,9 +291,10 @@ pub struct Appointment {
 // ---- Bundle ----
 
 #[derive(Clone, Copy, Debug, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum BundleType {
     Searchset,
+    TransactionResponse,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -302,7 +322,22 @@ pub struct BundleEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_url: Option<String>,
     pub resource: Resource,
-    pub search: BundleEntrySearch,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<BundleEntrySearch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<BundleEntryResponse>,
+}
+
+/// What one entry of a transaction did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleEntryResponse {
+    /// `201 Created`, `200 OK`.
+    pub status: String,
+    pub location: String,
+    pub etag: String,
+    /// An `instant`.
+    pub last_modified: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -314,7 +349,10 @@ pub struct Bundle {
     pub type_: BundleType,
     /// An `instant`: when the bundle was assembled.
     pub timestamp: String,
-    pub total: u64,
+    /// Searches only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub link: Vec<BundleLink>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<BundleEntry>,
@@ -401,6 +439,8 @@ pub struct Rest {
     pub documentation: &'static str,
     pub security: Security,
     pub resource: Vec<RestResource>,
+    /// Whole-system interactions (`transaction`).
+    pub interaction: Vec<Interaction>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -35,6 +35,57 @@ impl FhirError {
         }
     }
 
+    /// The same refusal, said of entry `i` of a transaction Bundle.
+    pub fn at_entry(self, i: usize) -> FhirError {
+        match self {
+            FhirError::Issue { status, code, message, expression } => FhirError::Issue {
+                status,
+                code,
+                message: format!("entry {i}: {message}"),
+                expression: Some(match expression {
+                    Some(e) => format!("Bundle.entry[{i}].resource.{e}"),
+                    None => format!("Bundle.entry[{i}]"),
+                }),
+            },
+            FhirError::App(e) => {
+                let status = e.status();
+                if status.is_server_error() {
+                    return FhirError::App(e);
+                }
+                let message = match &e {
+                    AppError::Validation { field, message } => format!("{field}: {message}"),
+                    other => other.to_string(),
+                };
+                FhirError::Issue {
+                    status,
+                    code: issue_type(status),
+                    message: format!("entry {i}: {message}"),
+                    expression: Some(format!("Bundle.entry[{i}]")),
+                }
+            }
+        }
+    }
+
+    /// The body is not the resource it should be (400, `structure`).
+    pub fn structure(message: impl Into<String>) -> FhirError {
+        FhirError::Issue {
+            status: StatusCode::BAD_REQUEST,
+            code: IssueType::Structure,
+            message: message.into(),
+            expression: None,
+        }
+    }
+
+    /// An element R4 allows but whose value Consilium cannot keep (422, `invalid`).
+    pub fn invalid(element: &str, message: impl Into<String>) -> FhirError {
+        FhirError::Issue {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: IssueType::Invalid,
+            message: message.into(),
+            expression: Some(element.to_string()),
+        }
+    }
+
     pub fn not_supported(status: StatusCode, message: impl Into<String>) -> FhirError {
         FhirError::Issue { status, code: IssueType::NotSupported, message: message.into(), expression: None }
     }

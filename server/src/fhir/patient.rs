@@ -4,8 +4,8 @@
 //! the name is kept as typed (`HumanName.text`); e-mail and phone are `telecom`; the preferred
 //! language is `communication`.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::access::Scope;
 use super::model::{
@@ -86,26 +86,17 @@ fn map(r: &AnyRow) -> Result<Patient, sqlx::Error> {
 }
 
 /// The patient `id`, if the caller may read them.
-pub async fn read(db: &Db, scope: &Scope, id: &str) -> FhirResult<Option<Patient>> {
+pub async fn read(conn: &mut AnyConnection, scope: &Scope, id: &str) -> FhirResult<Option<Patient>> {
     let mut f = Filters::default();
     f.add("u.role = ?", Some(Arg::Text("patient".into())));
     f.add("u.id = ?", Some(Arg::Text(id.to_string())));
     scope.patients(&mut f, "u.id");
     let sql = format!("{SELECT} {}", f.where_clause());
-    let row = f.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_optional(&mut *db.acquire().await?).await?;
-    Ok(row.as_ref().map(map).transpose()?)
-}
-
-fn token_of_identifier(raw: &str) -> FhirResult<Option<String>> {
-    // `system|value`, `|value` (no system: never ours) or `value`.
-    match raw.split_once('|') {
-        Some((system, value)) if system == RECORD_NUMBER_SYSTEM && !value.is_empty() => {
-            Ok(Some(value.into()))
-        }
-        Some((_, "")) => Err(FhirError::bad_param("identifier", "identifier takes system|value or a value")),
-        Some(_) => Ok(None),
-        None => Ok(Some(raw.to_string())),
-    }
+    let row = f.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_optional(&mut *conn).await?;
+    let Some(mut p) = row.as_ref().map(map).transpose()? else { return Ok(None) };
+    let mut extra = super::identifiers::of(conn, &[id]).await?;
+    p.identifier.extend(extra.remove(id).unwrap_or_default());
+    Ok(Some(p))
 }
 
 /// One page of a Patient search.
@@ -115,14 +106,7 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<searc
     scope.patients(&mut f, "u.id");
     q.ids(&mut f, "u.id")?;
     for raw in q.values("identifier") {
-        let values: Vec<Arg> = raw
-            .split(',')
-            .map(token_of_identifier)
-            .collect::<FhirResult<Vec<_>>>()?
-            .into_iter()
-            .map(|v| Arg::Text(v.unwrap_or_else(|| "\u{1}no match".into())))
-            .collect();
-        f.add_any("p.record_number = ?", values);
+        f.add_or(super::identifiers::condition(raw, "u.id", Some("p.record_number"))?);
     }
     for raw in q.values("name") {
         // FHIR string search: case-insensitive, here on any part of the name.
@@ -150,12 +134,19 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<searc
         super::count(db, "FROM users u LEFT JOIN patient_profiles p ON p.patient_id = u.id", &f).await?;
     let paged = window.filters(&f);
     let sql = format!("{SELECT} {} {}", paged.where_clause(), window.order_limit());
+    let mut conn = db.acquire().await?;
     let rows = if q.count == 0 {
         Vec::new()
     } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *db.acquire().await?).await?
+        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *conn).await?
     };
-    let patients = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
+    let mut patients = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<&str> = patients.iter().map(|p| p.id.as_str()).collect();
+    let mut extra = super::identifiers::of(&mut conn, &ids).await?;
+    drop(conn);
+    for p in &mut patients {
+        p.identifier.extend(extra.remove(&p.id).unwrap_or_default());
+    }
     let (patients, has_prev, has_next) = window.finish(patients);
     Ok(search::Page {
         kind: "Patient",

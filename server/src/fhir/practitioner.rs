@@ -1,8 +1,8 @@
 //! `Practitioner` and `PractitionerRole`: the clinic's doctors. Each doctor has one role, with
 //! the same id as the practitioner, carrying their specialty.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::model::{
     CodeableConcept, ContactPoint, ContactSystem, HumanName, Meta, Practitioner, PractitionerRole, Reference,
@@ -13,7 +13,7 @@ use super::search::{self, SearchQuery, Window, instant};
 use crate::db::{Arg, Db, Filters, like_escape};
 
 /// Search parameters of `Practitioner` besides the common ones.
-pub const PARAMS: [&str; 2] = ["name", "email"];
+pub const PARAMS: [&str; 3] = ["identifier", "name", "email"];
 /// Search parameters of `PractitionerRole` besides the common ones.
 pub const ROLE_PARAMS: [&str; 2] = ["practitioner", "specialty"];
 
@@ -40,8 +40,9 @@ fn doctor(r: &AnyRow) -> Result<Doctor, sqlx::Error> {
     })
 }
 
-fn practitioner(d: Doctor) -> Resource {
+fn practitioner(d: Doctor, identifier: Vec<super::model::Identifier>) -> Resource {
     Resource::Practitioner(Practitioner {
+        identifier,
         meta: Meta { version_id: None, last_updated: instant(d.updated_at) },
         active: d.active,
         name: vec![HumanName { text: d.name }],
@@ -61,12 +62,15 @@ fn role(d: Doctor) -> Resource {
 }
 
 /// The doctor `id` as a `Practitioner` (`role: false`) or `PractitionerRole`.
-pub async fn read(db: &Db, id: &str, as_role: bool) -> FhirResult<Option<Resource>> {
+pub async fn read(conn: &mut AnyConnection, id: &str, as_role: bool) -> FhirResult<Option<Resource>> {
     let sql = format!("{SELECT} WHERE u.role = 'doctor' AND u.id = $1");
-    let row =
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *db.acquire().await?).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
     let Some(d) = row.as_ref().map(doctor).transpose()? else { return Ok(None) };
-    Ok(Some(if as_role { role(d) } else { practitioner(d) }))
+    if as_role {
+        return Ok(Some(role(d)));
+    }
+    let mut ids = super::identifiers::of(conn, &[id]).await?;
+    Ok(Some(practitioner(d, ids.remove(id).unwrap_or_default())))
 }
 
 /// One page of a `Practitioner` (`as_role: false`) or `PractitionerRole` search.
@@ -81,6 +85,9 @@ pub async fn search(db: &Db, q: &SearchQuery, as_role: bool) -> FhirResult<searc
     for raw in q.values("email") {
         f.add("LOWER(u.email) = ?", Some(Arg::Text(raw.trim().to_lowercase())));
     }
+    for raw in q.values("identifier") {
+        f.add_or(super::identifiers::condition(raw, "u.id", None)?);
+    }
     for raw in q.values("practitioner") {
         search::alternatives(&mut f, "u.id", raw, |v| search::reference_id("Practitioner", v))?;
     }
@@ -93,17 +100,32 @@ pub async fn search(db: &Db, q: &SearchQuery, as_role: bool) -> FhirResult<searc
     let window = Window { column: "u.id", cursor: q.cursor.as_ref(), count: q.count };
     let paged = window.filters(&f);
     let sql = format!("{SELECT} {} {}", paged.where_clause(), window.order_limit());
+    let mut conn = db.acquire().await?;
     let rows = if q.count == 0 {
         Vec::new()
     } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *db.acquire().await?).await?
+        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *conn).await?
     };
     let doctors = rows.iter().map(doctor).collect::<Result<Vec<_>, _>>()?;
     let (doctors, has_prev, has_next) = window.finish(doctors);
+    let ids: Vec<&str> = doctors.iter().map(|d| d.id.as_str()).collect();
+    let mut identifiers =
+        if as_role { Default::default() } else { super::identifiers::of(&mut conn, &ids).await? };
+    drop(conn);
     Ok(search::Page {
         kind: if as_role { "PractitionerRole" } else { "Practitioner" },
         total,
-        matches: doctors.into_iter().map(if as_role { role } else { practitioner }).collect(),
+        matches: doctors
+            .into_iter()
+            .map(|d| {
+                if as_role {
+                    role(d)
+                } else {
+                    let ids = identifiers.remove(&d.id).unwrap_or_default();
+                    practitioner(d, ids)
+                }
+            })
+            .collect(),
         includes: Vec::new(),
         has_prev,
         has_next,

@@ -340,10 +340,14 @@ pub fn bundle(base: &str, q: &SearchQuery, page: Page) -> Bundle {
             url: q.link(base, page.kind, Some(&Cursor::Before(id))),
         });
     }
-    let entry_of = |r: Resource, mode| BundleEntry {
+    let entry_of = |mut r: Resource, mode| BundleEntry {
         full_url: r.id_and_meta().map(|(id, _)| format!("{base}/{}/{id}", r.type_name())),
-        resource: r,
-        search: BundleEntrySearch { mode },
+        resource: {
+            super::stamp(&mut r);
+            r
+        },
+        search: Some(BundleEntrySearch { mode }),
+        response: None,
     };
     let mut entry: Vec<BundleEntry> =
         page.matches.into_iter().map(|r| entry_of(r, SearchMode::Match)).collect();
@@ -367,7 +371,7 @@ pub fn bundle(base: &str, q: &SearchQuery, page: Page) -> Bundle {
         meta: Meta { version_id: None, last_updated: now.clone() },
         type_: BundleType::Searchset,
         timestamp: now,
-        total: page.total,
+        total: Some(page.total),
         link,
         entry,
     }

@@ -232,8 +232,9 @@ pub async fn search_reports(
         }
     }
     if include.iter().any(|i| i == "DiagnosticReport:subject") {
+        let mut conn = db.acquire().await?;
         for p in &patients {
-            if let Some(found) = super::patient::read(db, scope, p).await? {
+            if let Some(found) = super::patient::read(&mut conn, scope, p).await? {
                 extra.push(Resource::Patient(found));
             }
         }

@@ -194,7 +194,7 @@ pub async fn own(db: &Db, user: &CurrentUser, addr: &str) -> Result<super::model
 }
 
 /// Checks demographics: trimmed, empty fields unknown, each within its shape.
-fn checked(d: super::model::Demographics) -> Result<super::model::Demographics> {
+pub fn checked(d: super::model::Demographics) -> Result<super::model::Demographics> {
     let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let birth_date = clean(d.birth_date);
     if let Some(b) = &birth_date {
