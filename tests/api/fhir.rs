@@ -566,3 +566,78 @@ async fn a_held_consultation_is_an_encounter() {
     seen.push(o);
     validate_r4(&seen);
 }
+
+/// A signed note is a Composition, SOAP sections coded, attested by its signer; its addendum a
+/// Composition that appends it. Drafts are not served; the patient reads no S or O.
+#[tokio::test]
+async fn a_signed_note_is_a_composition_and_its_addenda_append_it() {
+    let c = clinic().await;
+    let (app, d, p) = (&c.app, c.doctor.token.as_str(), c.patient.token.as_str());
+    let me = &c.patient.user.id;
+    let note = format!("/api/v1/appointments/{}/note", c.appointment);
+    let body = json!({"version": 0, "subjective": "Itchy rash since Monday", "objective": "Erythema <2 cm> & scaling",
+                      "assessment": "Contact dermatitis", "plan": "Avoid nickel", "instructions": "Emollient twice daily",
+                      "diagnoses": [{"text": "Contact dermatitis", "system": "icd10", "code": "L25.9"}]});
+    let (s, saved) = app.send_json(Method::PUT, &note, Some(d), &body).await;
+    assert_eq!(s, 200, "{saved}");
+    let (_, _, b) = fhir(app, &format!("/Composition?patient={me}"), Some(d)).await;
+    assert_eq!(b["total"], 0, "a draft is not served: {b}");
+    assert_eq!(
+        app.send_json(Method::POST, &format!("{note}/sign"), Some(d), &json!({"version": 1})).await.0,
+        200
+    );
+    let (s, _) = app
+        .send_json(
+            Method::POST,
+            &format!("{note}/addenda"),
+            Some(d),
+            &json!({"text": "Patch test positive for nickel."}),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    let (s, _, b) = fhir(app, &format!("/Composition?patient=Patient/{me}"), Some(d)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["total"], 1);
+    let entries = b["entry"].as_array().unwrap();
+    let (n, a) = (&entries[0]["resource"], &entries[1]["resource"]);
+    assert_eq!(entries[1]["search"]["mode"], "include");
+    let titles: Vec<&str> =
+        n["section"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        ["Subjective", "Objective", "Assessment", "Diagnoses", "Plan", "Patient instructions"]
+    );
+    assert_eq!(n["section"][1]["code"]["coding"][0]["code"], "61149-1");
+    assert!(
+        n["section"][1]["text"]["div"].as_str().unwrap().contains("Erythema &lt;2 cm&gt; &amp; scaling"),
+        "{n}"
+    );
+    assert!(n["section"][3]["text"]["div"].as_str().unwrap().contains("L25.9"));
+    assert_eq!(n["attester"][0]["party"]["reference"], format!("Practitioner/{}", c.doctor.user.id));
+    assert!(n["identifier"]["value"].as_str().unwrap().starts_with("ni:///sha-256;"));
+    assert_eq!(a["relatesTo"][0]["code"], "appends");
+    assert_eq!(
+        a["relatesTo"][0]["targetReference"]["reference"],
+        format!("Composition/{}", n["id"].as_str().unwrap())
+    );
+    let mut seen = vec![b.clone()];
+
+    // The patient: no subjective or objective section; another doctor: nothing.
+    let (s, _, own) = fhir(app, &format!("/Composition/{}", n["id"].as_str().unwrap()), Some(p)).await;
+    assert_eq!(s, 200);
+    let titles: Vec<&str> =
+        own["section"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Assessment", "Diagnoses", "Plan", "Patient instructions"]);
+    assert!(!own.to_string().contains("Itchy"));
+    assert_eq!(
+        fhir(app, &format!("/Composition/{}", n["id"].as_str().unwrap()), Some(&c.other_doctor.token))
+            .await
+            .0,
+        404
+    );
+    let (s, _, addendum) = fhir(app, &format!("/Composition/{}", a["id"].as_str().unwrap()), Some(d)).await;
+    assert_eq!(s, 200, "{addendum}");
+    seen.extend([own, addendum]);
+    validate_r4(&seen);
+}

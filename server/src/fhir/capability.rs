@@ -164,6 +164,19 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         param("status", "token", "in-progress or finished."),
                     ],
                 ),
+                resource(
+                    "Composition",
+                    "A signed consultation note: one section per SOAP part (LOINC codes), attested by its \
+                     signer, identified by the sha256 it was signed with. Each signed addendum is a Composition \
+                     that appends the note (relatesTo) and comes along in searches as an included entry. A \
+                     patient's token reads it without the subjective and objective sections.",
+                    vec![
+                        param("patient", "reference", "Patient/{id}."),
+                        param("subject", "reference", "Patient/{id}."),
+                        param("encounter", "reference", "Encounter/{id}."),
+                        param("date", "date", "When it was signed."),
+                    ],
+                ),
                 RestResource {
                     search_include: INCLUDES.to_vec(),
                     search_rev_include: REVINCLUDES.to_vec(),

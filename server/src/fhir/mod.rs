@@ -18,6 +18,7 @@
 pub mod access;
 pub mod appointment;
 pub mod capability;
+pub mod composition;
 pub mod encounter;
 pub mod finding;
 pub mod identifiers;
@@ -139,12 +140,13 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The resource types served.
-pub const TYPES: [&str; 10] = [
+pub const TYPES: [&str; 11] = [
     "Patient",
     "Practitioner",
     "PractitionerRole",
     "Appointment",
     "Encounter",
+    "Composition",
     "DiagnosticReport",
     "Observation",
     "Media",
@@ -200,6 +202,10 @@ async fn read(
         },
         "Encounter" => match encounter::read(db, &scope, &id).await? {
             Some((e, patient)) => (Some(Resource::Encounter(e)), Some(patient)),
+            None => (None, None),
+        },
+        "Composition" => match composition::read(db, &scope, &id).await? {
+            Some((c, patient)) => (Some(Resource::Composition(c)), Some(patient)),
             None => (None, None),
         },
         "DiagnosticReport" | "Media" | "Device" | "Provenance" | "Observation" => {
@@ -275,6 +281,11 @@ async fn search_type(
         "Encounter" => {
             let q = SearchQuery::parse(raw, &headers, &encounter::PARAMS)?;
             let (page, patients) = encounter::search(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        "Composition" => {
+            let q = SearchQuery::parse(raw, &headers, &composition::PARAMS)?;
+            let (page, patients) = composition::search(db, &scope, &q).await?;
             (q, page, patients)
         }
         "DiagnosticReport" => {
