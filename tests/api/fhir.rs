@@ -641,3 +641,55 @@ async fn a_signed_note_is_a_composition_and_its_addenda_append_it() {
     seen.extend([own, addendum]);
     validate_r4(&seen);
 }
+
+/// A case review's signed recommendation is a CarePlan (as the MII tumour board module models
+/// a board's decision), linked to the review's call as an Encounter and to who attended.
+#[tokio::test]
+async fn a_signed_case_outcome_is_a_care_plan_linked_to_the_review_call() {
+    let b = crate::outcomes::board().await;
+    let (_, r) = b.app.get_json(&format!("/api/v1/reviews/{}", b.review), Some(&b.coordinator.token)).await;
+    let room = r["room_id"].as_str().unwrap().to_string();
+    let mut coordinator = crate::rooms::connect(&b.app, &room, &b.coordinator.token).await.unwrap();
+    crate::rooms::until(&mut coordinator, "welcome").await;
+    let mut expert = crate::rooms::connect(&b.app, &room, &b.expert.token).await.unwrap();
+    crate::rooms::until(&mut expert, "welcome").await;
+    assert_eq!(b.save(&b.coordinator.token, b.outcome(0)).await.0, 200);
+    let (s, signed) = b.sign(&b.coordinator.token, 1).await;
+    assert_eq!(s, 200, "{signed}");
+    let (app, c) = (&b.app, b.coordinator.token.as_str());
+    let me = &b.patient.user.id;
+
+    let (s, _, bundle) = fhir(app, &format!("/CarePlan?patient=Patient/{me}"), Some(c)).await;
+    assert_eq!(s, 200, "{bundle}");
+    assert_eq!(bundle["total"], 1);
+    let plan = &bundle["entry"][0]["resource"];
+    assert_eq!(plan["intent"], "plan");
+    assert_eq!(plan["activity"][0]["detail"]["kind"], "MedicationRequest");
+    assert_eq!(
+        plan["activity"][0]["detail"]["performer"][0]["reference"],
+        format!("Practitioner/{}", b.coordinator.user.id)
+    );
+    assert_eq!(plan["author"]["reference"], format!("Practitioner/{}", b.coordinator.user.id));
+    assert_eq!(plan["encounter"]["reference"], format!("Encounter/{room}"));
+    let contributors: Vec<&str> =
+        plan["contributor"].as_array().unwrap().iter().map(|c| c["reference"].as_str().unwrap()).collect();
+    assert!(contributors.contains(&format!("Practitioner/{}", b.expert.user.id).as_str()), "{plan}");
+    assert!(plan["note"].to_string().contains("neoadjuvant"));
+    let mut seen = vec![bundle.clone()];
+
+    let (s, _, call) = fhir(app, &format!("/Encounter/{room}"), Some(c)).await;
+    assert_eq!(s, 200, "{call}");
+    assert!(call["subject"].is_null());
+    assert_eq!(call["participant"].as_array().unwrap().len(), 2);
+    seen.push(call);
+    // The expert who declined, and the patient, do not read the call; the patient reads the
+    // plan without the panel's discussion.
+    assert_eq!(fhir(app, &format!("/Encounter/{room}"), Some(&b.declined.token)).await.0, 404);
+    assert_eq!(fhir(app, &format!("/Encounter/{room}"), Some(&b.patient.token)).await.0, 404);
+    let (s, _, own) =
+        fhir(app, &format!("/CarePlan/{}", plan["id"].as_str().unwrap()), Some(&b.patient.token)).await;
+    assert_eq!(s, 200);
+    assert!(!own.to_string().contains("neoadjuvant treatment"), "{own}");
+    seen.push(own);
+    validate_r4(&seen);
+}

@@ -154,7 +154,8 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                 ),
                 resource(
                     "Encounter",
-                    "A held consultation (its id is the room's): class VR, the period from the first join to \
+                    "A held consultation or case review call (its id is the room's; a review's, without a single \
+                     patient, is read by id from its CarePlans): class VR, the period from the first join to \
                      the last leave, the clinicians and guests who joined.",
                     vec![
                         param("patient", "reference", "Patient/{id}."),
@@ -174,6 +175,19 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         param("patient", "reference", "Patient/{id}."),
                         param("subject", "reference", "Patient/{id}."),
                         param("encounter", "reference", "Encounter/{id}."),
+                        param("date", "date", "When it was signed."),
+                    ],
+                ),
+                resource(
+                    "CarePlan",
+                    "A case review's signed recommendation for one patient, after the MII molecular tumour \
+                     board module (MII_PR_MTB_Therapieplan): intent plan, the review's call as encounter, the \
+                     signing coordinator as author, the clinicians present as contributors, the recommendation \
+                     as an activity with the doctor responsible for the next step.",
+                    vec![
+                        param("patient", "reference", "Patient/{id}."),
+                        param("subject", "reference", "Patient/{id}."),
+                        param("encounter", "reference", "Encounter/{id}: the review's call."),
                         param("date", "date", "When it was signed."),
                     ],
                 ),

@@ -22,10 +22,44 @@ pub struct Encounter {
     pub meta: Meta,
     pub status: &'static str,
     pub class: Coding,
-    pub subject: Reference,
+    #[serde(rename = "type", skip_serializing_if = "Vec::is_empty")]
+    pub type_: Vec<CodeableConcept>,
+    /// The patient; none for a case review's call, which discusses several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Reference>,
     pub participant: Vec<Participant>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub appointment: Vec<Reference>,
     pub period: Period,
+}
+
+fn virtual_class() -> Coding {
+    Coding {
+        system: Some("http://terminology.hl7.org/CodeSystem/v3-ActCode".into()),
+        code: Some("VR".into()),
+        display: Some("virtual".into()),
+    }
+}
+
+/// A case review's call (see [`super::care_plan::review_encounter`]).
+pub fn of_review(
+    room: &str,
+    title: &str,
+    started: i64,
+    ended: Option<i64>,
+    participant: Vec<Participant>,
+) -> Encounter {
+    Encounter {
+        id: room.to_string(),
+        meta: Meta { version_id: None, last_updated: instant(ended.unwrap_or(started)) },
+        status: if ended.is_some() { "finished" } else { "in-progress" },
+        class: virtual_class(),
+        type_: vec![CodeableConcept::text(format!("Multidisciplinary case review: {title}"))],
+        subject: None,
+        participant,
+        appointment: Vec::new(),
+        period: Period { start: instant(started), end: ended.map(instant) },
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,12 +156,9 @@ async fn build(db: &Db, held: Vec<Held>) -> FhirResult<Vec<Encounter>> {
                 last_updated: instant(h.ended.filter(|_| finished).unwrap_or(h.started)),
             },
             status: if finished { "finished" } else { "in-progress" },
-            class: Coding {
-                system: Some("http://terminology.hl7.org/CodeSystem/v3-ActCode".into()),
-                code: Some("VR".into()),
-                display: Some("virtual".into()),
-            },
-            subject: Reference::to("Patient", &h.patient_id, Some(&h.patient_name)),
+            class: virtual_class(),
+            type_: Vec::new(),
+            subject: Some(Reference::to("Patient", &h.patient_id, Some(&h.patient_name))),
             participant,
             appointment: vec![Reference::to("Appointment", &h.appointment_id, None)],
             period: Period { start: instant(h.started), end: h.ended.filter(|_| finished).map(instant) },

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod appointment;
 pub mod capability;
+pub mod care_plan;
 pub mod composition;
 pub mod encounter;
 pub mod finding;
@@ -140,13 +141,14 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The resource types served.
-pub const TYPES: [&str; 11] = [
+pub const TYPES: [&str; 12] = [
     "Patient",
     "Practitioner",
     "PractitionerRole",
     "Appointment",
     "Encounter",
     "Composition",
+    "CarePlan",
     "DiagnosticReport",
     "Observation",
     "Media",
@@ -202,6 +204,10 @@ async fn read(
         },
         "Encounter" => match encounter::read(db, &scope, &id).await? {
             Some((e, patient)) => (Some(Resource::Encounter(e)), Some(patient)),
+            None => (care_plan::review_encounter(db, &scope, &id).await?.map(Resource::Encounter), None),
+        },
+        "CarePlan" => match care_plan::read(db, &scope, &id).await? {
+            Some((c, patient)) => (Some(Resource::CarePlan(c)), Some(patient)),
             None => (None, None),
         },
         "Composition" => match composition::read(db, &scope, &id).await? {
@@ -281,6 +287,11 @@ async fn search_type(
         "Encounter" => {
             let q = SearchQuery::parse(raw, &headers, &encounter::PARAMS)?;
             let (page, patients) = encounter::search(db, &scope, &q).await?;
+            (q, page, patients)
+        }
+        "CarePlan" => {
+            let q = SearchQuery::parse(raw, &headers, &care_plan::PARAMS)?;
+            let (page, patients) = care_plan::search(db, &scope, &q).await?;
             (q, page, patients)
         }
         "Composition" => {
