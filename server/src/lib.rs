@@ -235,6 +235,7 @@ fn page_routes() -> Router<AppState> {
         .route("/admin/emergency-access", get(records::chart::pages::report))
         .route("/patients/{id}", get(records::chart::pages::page))
         .route("/record", get(records::chart::pages::own))
+        .route("/record/fhir", get(fhir::own_record))
         .route("/patients/{id}/emergency", post(records::chart::pages::emergency))
         .route("/patients/{id}/demographics", post(records::chart::pages::demographics))
         .route("/admin/schedule", get(scheduling::pages::grid))

@@ -693,3 +693,52 @@ async fn a_signed_case_outcome_is_a_care_plan_linked_to_the_review_call() {
     seen.push(own);
     validate_r4(&seen);
 }
+
+/// The patient's record page offers their record as a FHIR collection another clinic imports:
+/// everything released to them, nothing of another patient, valid R4.
+#[tokio::test]
+async fn a_patient_downloads_their_record_as_a_fhir_collection() {
+    let c = clinic().await;
+    let app = &c.app;
+    let note = format!("/api/v1/appointments/{}/note", c.appointment);
+    let body = json!({"version": 0, "subjective": "Private working note", "assessment": "Eczema", "plan": "Emollient"});
+    assert_eq!(app.send_json(Method::PUT, &note, Some(&c.doctor.token), &body).await.0, 200);
+    assert_eq!(
+        app.send_json(Method::POST, &format!("{note}/sign"), Some(&c.doctor.token), &json!({"version": 1}))
+            .await
+            .0,
+        200
+    );
+
+    let session = app.browser_login(&c.patient.user.email, &c.patient.password).await;
+    assert!(app.page_as("/record", &session).await.contains("/record/fhir"));
+    let r = app
+        .request(Method::GET, "/record/fhir", None)
+        .header("cookie", format!("consilium_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let bundle: Value = r.json().await.unwrap();
+    assert_eq!(bundle["type"], "collection");
+    let kinds: HashSet<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, HashSet::from(["Patient", "Appointment", "Composition"]));
+    let text = bundle.to_string();
+    assert!(!text.contains(&c.other_patient.user.id) && !text.contains("Private working note"));
+    // The same through the API; not for someone else's record, nor for a doctor on the page.
+    let path = format!("/Patient/{}/$export", c.patient.user.id);
+    assert_eq!(fhir(app, &path, Some(&c.patient.token)).await.0, 200);
+    assert_eq!(
+        fhir(app, &format!("/Patient/{}/$export", c.other_patient.user.id), Some(&c.patient.token)).await.0,
+        404
+    );
+    let r = app.request(Method::GET, "/record/fhir", Some(&c.doctor.token)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    validate_r4(&[bundle]);
+}

@@ -21,6 +21,7 @@ pub mod capability;
 pub mod care_plan;
 pub mod composition;
 pub mod encounter;
+pub mod export;
 pub mod finding;
 pub mod identifiers;
 pub mod model;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/fhir/r4", post(transaction))
         .route("/fhir/r4/{kind}", get(search_type).post(create).put(update_where))
         .route("/fhir/r4/{kind}/{id}", get(read).put(update))
+        .route("/fhir/r4/Patient/{id}/$export", get(export_record))
         .layer(from_fn(formats))
 }
 
@@ -348,6 +350,29 @@ async fn count(db: &Db, from: &str, f: &Filters) -> FhirResult<u64> {
         f.clone().bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_one(&mut *db.acquire().await?).await?;
     let n: i64 = row.try_get("n")?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// `GET /fhir/r4/Patient/{id}/$export`: the patient's compartment as a `collection` Bundle.
+async fn export_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+    Path(id): Path<String>,
+) -> FhirResult<Response> {
+    check_id(&id)?;
+    Ok(export::download(export::bundle(&state, &user, &addr, &id).await?))
+}
+
+/// `GET /record/fhir`: the signed-in patient's own record, for the record page's download.
+pub async fn own_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientAddr(addr): ClientAddr,
+) -> FhirResult<Response> {
+    if user.role != crate::accounts::model::Role::Patient {
+        return Err(FhirError::App(crate::error::AppError::Forbidden));
+    }
+    Ok(export::download(export::bundle(&state, &user, &addr, &user.id).await?))
 }
 
 // ---- writes ----

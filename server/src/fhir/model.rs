@@ -303,6 +303,7 @@ pub struct Appointment {
 pub enum BundleType {
     Searchset,
     TransactionResponse,
+    Collection,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]

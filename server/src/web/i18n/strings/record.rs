@@ -126,6 +126,7 @@ pub(super) const RECORD: &[Entry] = &[
         "这里是医生已签署并公开的内容。可以用浏览器打印此页，或下载为文件。",
     ),
     ("record.download", "Download (JSON)", "下载（JSON）"),
+    ("record.download_fhir", "Download for another clinic (FHIR)", "下载供其他医院导入（FHIR）"),
     ("record.notes", "Consultation notes", "诊疗记录"),
     ("record.timeline", "Everything, newest first", "全部记录（最新在前）"),
     ("chart.demographics", "Demographics", "基本信息"),
