@@ -247,6 +247,17 @@ async fn each_token_reads_only_what_its_holder_may() {
         && r["patient_id"] == *me
         && r["object_type"] == "Appointment"));
 
+    // The audit log as AuditEvents, for admins only.
+    let (s, _, log) =
+        fhir(app, &format!("/AuditEvent?patient={me}&type=fhir.read"), Some(&c.admin.token)).await;
+    assert_eq!(s, 200, "{log}");
+    let event = &log["entry"][0]["resource"];
+    assert_eq!(event["action"], "R");
+    assert_eq!(event["entity"][0]["what"]["reference"], format!("Patient/{me}"));
+    assert!(log["total"].as_u64().unwrap() >= 2);
+    assert_eq!(fhir(app, "/AuditEvent", Some(d)).await.0, 403);
+    validate_r4(&[log]);
+
     // Fifty readers at once: all answered, one audit row each.
     let before = app.audit_actions().await.len();
     let answers = join_all((0..50).map(|_| fhir(app, "/Appointment?_count=5", Some(d)))).await;

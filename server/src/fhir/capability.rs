@@ -191,6 +191,17 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                         param("date", "date", "When it was signed."),
                     ],
                 ),
+                resource(
+                    "AuditEvent",
+                    "The audit log, for admins' tokens: every read and change of patient data with its actor \
+                     (the action as type, system urn:consilium:audit-action), the patient and the object.",
+                    vec![
+                        param("patient", "reference", "Patient/{id}."),
+                        param("agent", "reference", "Practitioner/{id} or Patient/{id}: who acted."),
+                        param("date", "date", "When."),
+                        param("type", "token", "The action, e.g. fhir.read or chart.read."),
+                    ],
+                ),
                 RestResource {
                     search_include: INCLUDES.to_vec(),
                     search_rev_include: REVINCLUDES.to_vec(),

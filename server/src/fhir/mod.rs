@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod appointment;
+pub mod audit_event;
 pub mod capability;
 pub mod care_plan;
 pub mod composition;
@@ -143,7 +144,7 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The resource types served.
-pub const TYPES: [&str; 12] = [
+pub const TYPES: [&str; 13] = [
     "Patient",
     "Practitioner",
     "PractitionerRole",
@@ -151,6 +152,7 @@ pub const TYPES: [&str; 12] = [
     "Encounter",
     "Composition",
     "CarePlan",
+    "AuditEvent",
     "DiagnosticReport",
     "Observation",
     "Media",
@@ -208,6 +210,13 @@ async fn read(
             Some((e, patient)) => (Some(Resource::Encounter(e)), Some(patient)),
             None => (care_plan::review_encounter(db, &scope, &id).await?.map(Resource::Encounter), None),
         },
+        "AuditEvent" => {
+            if user.role != crate::accounts::model::Role::Admin {
+                return Err(FhirError::App(crate::error::AppError::Forbidden));
+            }
+            let q = SearchQuery::parse(Some(&format!("_id={id}")), &HeaderMap::new(), &[])?;
+            (audit_event::search(db, &q).await?.matches.pop(), None)
+        }
         "CarePlan" => match care_plan::read(db, &scope, &id).await? {
             Some((c, patient)) => (Some(Resource::CarePlan(c)), Some(patient)),
             None => (None, None),
@@ -290,6 +299,14 @@ async fn search_type(
             let q = SearchQuery::parse(raw, &headers, &encounter::PARAMS)?;
             let (page, patients) = encounter::search(db, &scope, &q).await?;
             (q, page, patients)
+        }
+        "AuditEvent" => {
+            if user.role != crate::accounts::model::Role::Admin {
+                return Err(FhirError::App(crate::error::AppError::Forbidden));
+            }
+            let q = SearchQuery::parse(raw, &headers, &audit_event::PARAMS)?;
+            let page = audit_event::search(db, &q).await?;
+            (q, page, Vec::new())
         }
         "CarePlan" => {
             let q = SearchQuery::parse(raw, &headers, &care_plan::PARAMS)?;
