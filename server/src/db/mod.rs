@@ -246,7 +246,7 @@ pub fn migrator(engine: Engine) -> Migrator {
             include_str!("../../../migrations/0017_review_record.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 21] = [
+    let sources: [(i64, &str, &'static str); 22] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -268,6 +268,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (19, "audit_actor_name", include_str!("../../../migrations/0019_audit_actor_name.sql")),
         (20, "room_attendance", include_str!("../../../migrations/0020_room_attendance.sql")),
         (21, "person_identifiers", include_str!("../../../migrations/0021_person_identifiers.sql")),
+        (22, "fhir_search", include_str!("../../../migrations/0022_fhir_search.sql")),
     ];
     Migrator::with_migrations(
         sources

@@ -103,6 +103,8 @@ pub async fn read(db: &Db, scope: &Scope, id: &str) -> FhirResult<Option<Found>>
 
 /// One page of an Appointment search, with the patients it shows.
 pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(search::Page, Vec<String>)> {
+    let narrowed = scope.for_patients(db, &q.patient_ids()?).await?;
+    let scope = &narrowed;
     let mut f = Filters::default();
     scope.patients(&mut f, "a.patient_id");
     q.ids(&mut f, "a.id")?;
@@ -132,7 +134,8 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
         }
         f.add_any("a.status = ?", values);
     }
-    let total = super::count(db, FROM, &f).await?;
+    // Every condition is on `a`: the count needs no join.
+    let total = super::count(db, "FROM appointments a", &f).await?;
     let window = Window { column: "a.id", cursor: q.cursor.as_ref(), count: q.count };
     let paged = window.filters(&f);
     let sql = format!("{COLUMNS} {FROM} {} {}", paged.where_clause(), window.order_limit());

@@ -212,6 +212,8 @@ pub async fn read(db: &Db, scope: &Scope, id: &str) -> FhirResult<Option<(CarePl
 
 /// One page of a CarePlan search, with the patients shown.
 pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(search::Page, Vec<String>)> {
+    let narrowed = scope.for_patients(db, &q.patient_ids()?).await?;
+    let scope = &narrowed;
     let mut f = scoped(scope);
     q.ids(&mut f, "o.id")?;
     for name in ["patient", "subject"] {

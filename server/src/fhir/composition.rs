@@ -276,6 +276,8 @@ pub async fn read(db: &Db, scope: &Scope, id: &str) -> FhirResult<Option<(Compos
 
 /// One page of a Composition search (notes; their addenda come along as included entries).
 pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(search::Page, Vec<String>)> {
+    let narrowed = scope.for_patients(db, &q.patient_ids()?).await?;
+    let scope = &narrowed;
     let mut f = scoped(scope);
     q.ids(&mut f, "n.id")?;
     for name in ["patient", "subject"] {

@@ -199,6 +199,8 @@ pub async fn read(db: &Db, scope: &Scope, id: &str) -> FhirResult<Option<(Encoun
 
 /// One page of an Encounter search, with the patients shown.
 pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(search::Page, Vec<String>)> {
+    let narrowed = scope.for_patients(db, &q.patient_ids()?).await?;
+    let scope = &narrowed;
     let mut f = Filters::default();
     scope.patients(&mut f, "a.patient_id");
     q.ids(&mut f, "a.room_id")?;

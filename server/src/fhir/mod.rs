@@ -52,6 +52,10 @@ use crate::auth::extract::{Admins, RequireRole};
 use crate::db::{Db, Filters};
 use crate::records::audit::{self, Actor, Event};
 
+/// The largest request body on `/fhir` (a transaction Bundle of a few hundred people), above
+/// the server's general limit.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Where FHIR lives, below the server's base URL.
 pub const PATH: &str = "/fhir/r4";
 
@@ -64,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/fhir/r4/{kind}/{id}", get(read).put(update))
         .route("/fhir/r4/Patient/{id}/$export", get(export_record))
         .layer(from_fn(formats))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// Whether `path` is answered by FHIR (errors included).

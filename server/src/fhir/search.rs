@@ -125,6 +125,19 @@ impl SearchQuery {
         if q.is_empty() { format!("{base}/{kind}") } else { format!("{base}/{kind}?{q}") }
     }
 
+    /// The patient ids named by `patient=` and `subject=` (all values, all alternatives).
+    pub fn patient_ids(&self) -> FhirResult<Vec<String>> {
+        let mut out = Vec::new();
+        for name in ["patient", "subject"] {
+            for raw in self.values(name) {
+                for v in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    out.push(reference_id("Patient", v)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds `_id` (comma-separated alternatives) on `column`.
     pub fn ids(&self, f: &mut Filters, column: &str) -> FhirResult<()> {
         if let Some(raw) = self.single("_id")? {

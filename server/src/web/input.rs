@@ -88,7 +88,11 @@ async fn check(req: Request) -> Result<Request, AppError> {
         return Ok(req);
     }
     let (parts, body) = req.into_parts();
-    let limit = super::body_limit();
+    let limit = if crate::fhir::is_fhir_path(&path) {
+        crate::fhir::MAX_BODY_BYTES.max(super::body_limit())
+    } else {
+        super::body_limit()
+    };
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::TooLarge(limit))?;
     let bad_field = match kind {
         BodyKind::Json => serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| bad_json_field(&v, "")),
