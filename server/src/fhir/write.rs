@@ -116,6 +116,15 @@ async fn current(conn: &mut AnyConnection, kind: &str, id: &str) -> FhirResult<O
     }
 }
 
+async fn exists(conn: &mut AnyConnection, role: Role, id: &str) -> FhirResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM users WHERE id = $1 AND role = $2")
+        .bind(id)
+        .bind(role.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
 fn check_match(current: &Resource, if_match: Option<&str>) -> FhirResult<()> {
     let Some(wanted) = if_match else { return Ok(()) };
     let wanted = wanted.trim().trim_start_matches("W/").trim_matches('"');
@@ -162,13 +171,19 @@ pub async fn apply(tx: &mut WriteTx, actor: &Actor, kind: &str, op: Op, body: &V
                     "the body's id {body_id:?} is not {id:?}, the one in the URL"
                 )));
             }
-            let found = current(tx, kind, id).await?.ok_or_else(|| FhirError::Issue {
+            let unknown = || FhirError::Issue {
                 status: StatusCode::NOT_FOUND,
                 code: super::model::IssueType::NotFound,
                 message: format!("{kind}/{id} is not known here; create it with POST (ids are the server's)"),
                 expression: None,
-            })?;
-            check_match(&found, if_match.as_deref())?;
+            };
+            // The whole resource is read only to compare versions; otherwise its row will do.
+            if if_match.is_some() {
+                let found = current(tx, kind, id).await?.ok_or_else(unknown)?;
+                check_match(&found, if_match.as_deref())?;
+            } else if !exists(tx, role, id).await? {
+                return Err(unknown());
+            }
             Some(id.clone())
         }
         Op::UpdateWhere { query, if_match } => {
@@ -181,8 +196,10 @@ pub async fn apply(tx: &mut WriteTx, actor: &Actor, kind: &str, op: Op, body: &V
                             "the body's id {body_id:?} is not that of {s}|{v}"
                         )));
                     }
-                    let found = current(tx, kind, one).await?.ok_or(AppError::NotFound("resource"))?;
-                    check_match(&found, if_match.as_deref())?;
+                    if if_match.is_some() {
+                        let found = current(tx, kind, one).await?.ok_or(AppError::NotFound("resource"))?;
+                        check_match(&found, if_match.as_deref())?;
+                    }
                     Some(one.clone())
                 }
                 _ => return Err(ambiguous(&s, &v)),
