@@ -753,3 +753,110 @@ async fn a_patient_downloads_their_record_as_a_fhir_collection() {
     assert_eq!(r.status(), 403);
     validate_r4(&[bundle]);
 }
+
+/// A doctor's free times are the Slots of their Schedule, the same the booking page offers; a
+/// slot booked is no longer one.
+#[tokio::test]
+async fn free_times_are_slots_of_the_doctors_schedule() {
+    let c = clinic().await;
+    let (app, p) = (&c.app, c.patient.token.as_str());
+    let doctor = &c.doctor.user.id;
+    let (s, _, schedules) = fhir(app, &format!("/Schedule?actor=Practitioner/{doctor}"), Some(p)).await;
+    assert_eq!((s, &schedules["total"]), (200, &json!(1)), "{schedules}");
+    let (s, _, slots) = fhir(app, &format!("/Slot?schedule=Schedule/{doctor}&_count=5"), Some(p)).await;
+    assert_eq!(s, 200, "{slots}");
+    let starts: Vec<String> = slots["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["start"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(starts.len(), 5);
+    assert!(link(&slots, "next").is_some());
+    // The same times as the booking API's, to the millisecond.
+    let offered = crate::scheduling::slots(app, p, doctor, "UTC").await;
+    let first: jiff::Timestamp = offered[0]["starts_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(starts[0].parse::<jiff::Timestamp>().unwrap(), first);
+    let (_, _, booked) = fhir(app, &format!("/Appointment/{}", c.appointment), Some(p)).await;
+    let all = fhir(app, &format!("/Slot?schedule=Schedule/{doctor}&_count=100"), Some(p)).await.2;
+    assert!(!all.to_string().contains(&format!("\"start\":\"{}\"", booked["start"].as_str().unwrap())));
+
+    // Read one, book it, and it is gone.
+    let id = slots["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    let (s, _, slot) = fhir(app, &format!("/Slot/{id}"), Some(p)).await;
+    assert_eq!((s, slot["status"].as_str()), (200, Some("free")));
+    let (s, b) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/appointments",
+            Some(p),
+            &json!({"doctor_id": doctor, "patient_id": c.patient.user.id, "starts_at": offered[0]["starts_at"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(fhir(app, &format!("/Slot/{id}"), Some(p)).await.0, 404);
+
+    for (bad, why) in [
+        ("/Slot".to_string(), "no schedule"),
+        (format!("/Slot?schedule=Schedule/{doctor}&start=ge2030-01-01&start=lt2030-06-01"), "five months"),
+        (format!("/Slot?schedule=Schedule/{doctor}&status=maybe"), "no such status"),
+    ] {
+        assert_eq!(fhir(app, &bad, Some(p)).await.0, 400, "{why}");
+    }
+    validate_r4(&[schedules, slots, slot]);
+}
+
+/// `_lastUpdated` narrows every type whose CapabilityStatement entry names it, and each one the
+/// statement names is accepted under strict handling (the statement and the handlers agree).
+#[tokio::test]
+async fn the_capability_statement_and_the_searches_agree() {
+    let c = clinic().await;
+    let (app, t) = (&c.app, c.admin.token.as_str());
+    let (_, _, cap) = fhir(app, "/metadata", None).await;
+    for r in cap["rest"][0]["resource"].as_array().unwrap() {
+        let kind = r["type"].as_str().unwrap();
+        let Some(params) = r["searchParam"].as_array() else { continue };
+        for p in params {
+            let name = p["name"].as_str().unwrap();
+            let value = match p["type"].as_str().unwrap() {
+                "date" => "ge2000-01-01".to_string(),
+                "number" => "5".to_string(),
+                "reference" if name == "schedule" => format!("Schedule/{}", c.doctor.user.id),
+                "reference" => format!(
+                    "{}/x",
+                    if ["practitioner", "agent"].contains(&name) {
+                        "Practitioner"
+                    } else if name == "encounter" {
+                        "Encounter"
+                    } else if name == "target" {
+                        "DiagnosticReport"
+                    } else if name == "appointment" {
+                        "Appointment"
+                    } else {
+                        "Patient"
+                    }
+                ),
+                _ => "x".to_string(),
+            };
+            let value = if kind == "Slot" && name == "status" { "free".to_string() } else { value };
+            let path = if kind == "Slot" && name != "schedule" {
+                format!("/fhir/r4/Slot?schedule=Schedule/{}&{name}={value}", c.doctor.user.id)
+            } else {
+                format!("/fhir/r4/{kind}?{name}={value}")
+            };
+            let r = app
+                .request(Method::GET, &path, Some(t))
+                .header("prefer", "handling=strict")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            assert!(status == 200 || body["issue"][0]["code"] == "value", "{path}: {status} {body}");
+        }
+    }
+    let (_, _, later) = fhir(app, "/Appointment?_lastUpdated=ge2199-01-01", Some(t)).await;
+    assert_eq!(later["total"], 0);
+    let (_, _, since) = fhir(app, "/Patient?_lastUpdated=ge2000-01-01", Some(t)).await;
+    assert_eq!(since["total"], 2);
+}

@@ -12,7 +12,7 @@ use super::search::{self, SearchQuery, Window, instant};
 use crate::db::{Arg, Db, Filters};
 
 /// Search parameters besides the common ones.
-pub const PARAMS: [&str; 4] = ["patient", "agent", "date", "type"];
+pub const PARAMS: [&str; 5] = ["patient", "agent", "date", "type", "_lastUpdated"];
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,6 +153,7 @@ pub async fn search(db: &Db, q: &SearchQuery) -> FhirResult<search::Page> {
         f.add_any("l.action = ?", codes);
     }
     search::dates(q, &mut f, "date", "l.at")?;
+    search::dates(q, &mut f, "_lastUpdated", "l.at")?;
     let total = super::count(db, FROM, &f).await?;
     let window = Window { column: "l.id", cursor: q.cursor.as_ref(), count: q.count };
     let paged = window.filters(&f);

@@ -8,6 +8,10 @@ use super::model::{
 };
 use super::search::instant;
 
+/// The types whose searches take `_lastUpdated`.
+const LAST_UPDATED: [&str; 7] =
+    ["Patient", "Practitioner", "Appointment", "Composition", "CarePlan", "AuditEvent", "DiagnosticReport"];
+
 fn param(name: &'static str, type_: &'static str, documentation: &'static str) -> SearchParam {
     SearchParam { name, type_, documentation }
 }
@@ -42,7 +46,10 @@ fn resource(
             "Entries per page: 20 unless given, at most 100 (larger values are lowered).",
         ),
     ];
-    params.extend(search_param);
+    if LAST_UPDATED.contains(&type_) {
+        params.push(param("_lastUpdated", "date", "The last change; prefixes eq, gt, lt, ge, le."));
+    }
+    params.extend(search_param.into_iter().filter(|p| p.name != "_lastUpdated"));
     RestResource {
         type_,
         documentation,
@@ -150,6 +157,26 @@ pub fn statement(base: &str, started_ms: i64) -> CapabilityStatement {
                             "booked, fulfilled, cancelled, noshow (other R4 codes match nothing).",
                         ),
                         param("_lastUpdated", "date", "The last change, as date."),
+                    ],
+                ),
+                resource(
+                    "Schedule",
+                    "One per doctor (the doctor's id): their bookable time, planned a month ahead.",
+                    vec![param("actor", "reference", "Practitioner/{id}.")],
+                ),
+                resource(
+                    "Slot",
+                    "A doctor's free consultation times, as the booking page offers them (computed from \
+                     weekly hours, time off and bookings; the id is the doctor's and the start's). Book one \
+                     with POST /api/v1/appointments.",
+                    vec![
+                        param("schedule", "reference", "Schedule/{doctor id}: required."),
+                        param(
+                            "start",
+                            "date",
+                            "From now and at most 31 days ahead unless given; prefixes eq, gt, lt, ge, le.",
+                        ),
+                        param("status", "token", "free (busy slots are not listed)."),
                     ],
                 ),
                 resource(

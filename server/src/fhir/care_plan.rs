@@ -21,7 +21,7 @@ use super::search::{self, SearchQuery, Window, instant};
 use crate::db::{Arg, Db, Filters};
 
 /// Search parameters besides the common ones.
-pub const PARAMS: [&str; 4] = ["patient", "subject", "encounter", "date"];
+pub const PARAMS: [&str; 5] = ["patient", "subject", "encounter", "date", "_lastUpdated"];
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -225,6 +225,7 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
         search::alternatives(&mut f, "r.room_id", raw, |v| search::reference_id("Encounter", v))?;
     }
     search::dates(q, &mut f, "date", "o.signed_at")?;
+    search::dates(q, &mut f, "_lastUpdated", "o.signed_at")?;
     let total = super::count(db, FROM, &f).await?;
     let window = Window { column: "o.id", cursor: q.cursor.as_ref(), count: q.count };
     let rows = if q.count == 0 {

@@ -19,7 +19,7 @@ use super::search::{self, SearchQuery, Window, instant};
 use crate::db::{Arg, Db, Filters};
 
 /// Search parameters besides the common ones.
-pub const PARAMS: [&str; 4] = ["patient", "subject", "date", "encounter"];
+pub const PARAMS: [&str; 5] = ["patient", "subject", "date", "encounter", "_lastUpdated"];
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -289,6 +289,7 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
         search::alternatives(&mut f, "a.room_id", raw, |v| search::reference_id("Encounter", v))?;
     }
     search::dates(q, &mut f, "date", "n.signed_at")?;
+    search::dates(q, &mut f, "_lastUpdated", "n.signed_at")?;
     let total = super::count(db, FROM, &f).await?;
     let window = Window { column: "n.id", cursor: q.cursor.as_ref(), count: q.count };
     let notes = if q.count == 0 {

@@ -30,6 +30,7 @@ pub mod outcome;
 pub mod patient;
 pub mod person_in;
 pub mod practitioner;
+pub mod schedule;
 pub mod search;
 pub mod write;
 
@@ -149,11 +150,13 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The resource types served.
-pub const TYPES: [&str; 13] = [
+pub const TYPES: [&str; 15] = [
     "Patient",
     "Practitioner",
     "PractitionerRole",
     "Appointment",
+    "Schedule",
+    "Slot",
     "Encounter",
     "Composition",
     "CarePlan",
@@ -215,6 +218,8 @@ async fn read(
             Some((e, patient)) => (Some(Resource::Encounter(e)), Some(patient)),
             None => (care_plan::review_encounter(db, &scope, &id).await?.map(Resource::Encounter), None),
         },
+        "Schedule" => (schedule::read_schedule(db, &id).await?, None),
+        "Slot" => (schedule::read_slot(db, &id).await?, None),
         "AuditEvent" => {
             if user.role != crate::accounts::model::Role::Admin {
                 return Err(FhirError::App(crate::error::AppError::Forbidden));
@@ -304,6 +309,16 @@ async fn search_type(
             let q = SearchQuery::parse(raw, &headers, &encounter::PARAMS)?;
             let (page, patients) = encounter::search(db, &scope, &q).await?;
             (q, page, patients)
+        }
+        "Schedule" => {
+            let q = SearchQuery::parse(raw, &headers, &schedule::SCHEDULE_PARAMS)?;
+            let page = schedule::search_schedules(db, &q).await?;
+            (q, page, Vec::new())
+        }
+        "Slot" => {
+            let q = SearchQuery::parse(raw, &headers, &schedule::SLOT_PARAMS)?;
+            let page = schedule::search_slots(db, &q).await?;
+            (q, page, Vec::new())
         }
         "AuditEvent" => {
             if user.role != crate::accounts::model::Role::Admin {

@@ -19,7 +19,7 @@ use crate::db::{Arg, Db, Filters, like_escape};
 /// The identifier system of the record number a clinic enters on the chart.
 pub const RECORD_NUMBER_SYSTEM: &str = "urn:consilium:record-number";
 /// Search parameters besides the common ones.
-pub const PARAMS: [&str; 4] = ["identifier", "name", "gender", "email"];
+pub const PARAMS: [&str; 5] = ["identifier", "name", "gender", "email", "_lastUpdated"];
 
 const SELECT: &str = "SELECT u.id, u.name, u.email, u.active, u.updated_at, p.birth_date, p.sex, p.phone,
         p.record_number, p.preferred_language, p.updated_at AS profile_updated_at
@@ -129,6 +129,12 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<searc
             .collect::<FhirResult<Vec<_>>>()?;
         f.add_any("p.sex = ?", values);
     }
+    search::dates(
+        q,
+        &mut f,
+        "_lastUpdated",
+        "CASE WHEN p.updated_at > u.updated_at THEN p.updated_at ELSE u.updated_at END",
+    )?;
     let window = Window { column: "u.id", cursor: q.cursor.as_ref(), count: q.count };
     let total =
         super::count(db, "FROM users u LEFT JOIN patient_profiles p ON p.patient_id = u.id", &f).await?;

@@ -13,7 +13,7 @@ use super::search::{self, SearchQuery, Window, instant};
 use crate::db::{Arg, Db, Filters, like_escape};
 
 /// Search parameters of `Practitioner` besides the common ones.
-pub const PARAMS: [&str; 3] = ["identifier", "name", "email"];
+pub const PARAMS: [&str; 4] = ["identifier", "name", "email", "_lastUpdated"];
 /// Search parameters of `PractitionerRole` besides the common ones.
 pub const ROLE_PARAMS: [&str; 2] = ["practitioner", "specialty"];
 
@@ -95,6 +95,9 @@ pub async fn search(db: &Db, q: &SearchQuery, as_role: bool) -> FhirResult<searc
         // The specialty is free text: matched whole, without regard to case.
         let values = raw.split(',').map(|s| Arg::Text(s.trim().to_lowercase())).collect();
         f.add_any("LOWER(u.specialty) = ?", values);
+    }
+    if !as_role {
+        search::dates(q, &mut f, "_lastUpdated", "u.updated_at")?;
     }
     let total = super::count(db, "FROM users u", &f).await?;
     let window = Window { column: "u.id", cursor: q.cursor.as_ref(), count: q.count };

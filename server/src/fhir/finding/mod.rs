@@ -23,7 +23,8 @@ use super::search::{self, SearchQuery, Window};
 use crate::db::{Arg, Db, Filters};
 
 /// Search parameters of `DiagnosticReport` besides the common ones.
-pub const PARAMS: [&str; 7] = ["patient", "subject", "status", "date", "issued", "_include", "_revinclude"];
+pub const PARAMS: [&str; 8] =
+    ["patient", "subject", "status", "date", "issued", "_lastUpdated", "_include", "_revinclude"];
 /// Search parameters of `Provenance` besides the common ones.
 pub const PROVENANCE_PARAMS: [&str; 3] = ["target", "patient", "_include"];
 
@@ -227,6 +228,7 @@ pub async fn search_reports(
     }
     search::dates(q, &mut f, "date", "f.requested_at")?;
     search::dates(q, &mut f, "issued", "COALESCE(f.decided_at, f.completed_at, f.requested_at)")?;
+    search::dates(q, &mut f, "_lastUpdated", "COALESCE(f.decided_at, f.completed_at, f.requested_at)")?;
     // Every condition is on `f`: the count needs no join.
     let total = super::count(db, "FROM findings f", &f).await?;
     let window = Window { column: "f.id", cursor: q.cursor.as_ref(), count: q.count };
