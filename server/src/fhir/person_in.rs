@@ -204,7 +204,12 @@ pub fn parse(kind: &str, body: &Value) -> FhirResult<Person> {
     if declared != kind {
         return Err(FhirError::structure(format!("the body is {declared:?}, not a {kind}")));
     }
-    let structure = |e: serde_json::Error| FhirError::structure(format!("not an R4 {kind}: {e}"));
+    let structure = |e: serde_json::Error| {
+        // serde lists every element R4 has after an unknown one; the one at fault is enough.
+        let text = e.to_string();
+        let text = text.split(", expected one of").next().unwrap_or(&text).to_string();
+        FhirError::structure(format!("not an R4 {kind}: {text}"))
+    };
     if kind == "Patient" {
         let p: PatientIn = serde_json::from_value(body.clone()).map_err(structure)?;
         refuse_modifiers(&p.modifier_extension)?;
