@@ -294,3 +294,20 @@ async fn a_doctor_opens_a_room_from_the_dashboard() {
     let patient = app.browser_login(&p.email, &p.password).await;
     assert_eq!(post(patient).await.unwrap().status().as_u16(), 403);
 }
+
+/// The audit page says what happened in words, in the reader's language, and keeps each
+/// action's code as the link that filters by it.
+#[tokio::test]
+async fn the_audit_page_names_actions_in_words() {
+    let app = spawn_app().await;
+    let admin = app.create_user(Role::Admin).await;
+    let session = app.browser_login(&admin.email, &admin.password).await;
+    let (s, en) = page(&app, "/admin/audit", Some(&session), "en").await;
+    assert_eq!(s, 200);
+    assert!(en.contains("Signed in"), "{en}");
+    assert!(en.contains("href=\"/admin/audit?action=auth.login\""));
+    let (_, zh) = page(&app, "/admin/audit", Some(&session), "zh-CN").await;
+    assert!(zh.contains("登录") && !zh.contains(">Signed in"), "{zh}");
+    let (_, only) = page(&app, "/admin/audit?action=auth.login", Some(&session), "en").await;
+    assert!(only.contains("Signed in"));
+}

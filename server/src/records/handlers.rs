@@ -31,6 +31,8 @@ struct Row {
     actor: String,
     actor_id: String,
     action: String,
+    /// The action in words in the viewer's language (the code when the table lacks it).
+    action_words: String,
     patient: String,
     patient_id: String,
     object: String,
@@ -139,6 +141,10 @@ pub async fn page(
                 _ => page.tr.t("audit.system").to_string(),
             },
             actor_id: e.actor_id.unwrap_or_default(),
+            action_words: page
+                .tr
+                .lookup(&format!("audit.act.{}", e.action))
+                .map_or_else(|| e.action.clone(), str::to_string),
             action: e.action,
             patient: e.patient_name.or_else(|| e.patient_id.clone()).unwrap_or_default(),
             patient_id: e.patient_id.unwrap_or_default(),

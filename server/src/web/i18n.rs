@@ -26,6 +26,14 @@ impl Tr {
         }
     }
 
+    /// The text for a key made at run time (an audit action's words), if the table has it.
+    pub fn lookup(&self, key: &str) -> Option<&'static str> {
+        table().get(key).map(|(en, zh)| match self.0 {
+            Lang::En => *en,
+            Lang::Zh => *zh,
+        })
+    }
+
     pub fn role(&self, role: &Role) -> &'static str {
         match role {
             Role::Patient => self.t("role.patient"),
@@ -86,6 +94,30 @@ mod tests {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!en.is_empty() && !zh.is_empty(), "{k} lacks a translation");
         }
+    }
+
+    /// Every audit action the server records (`Event::new("…")`) has words on the audit page.
+    #[test]
+    fn every_audit_action_has_words() {
+        let mut missing = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("i18n.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for piece in text.split("Event::new(\"").skip(1) {
+                        let code = piece.split('"').next().unwrap();
+                        if !table().contains_key(format!("audit.act.{code}").as_str()) {
+                            missing.push(format!("{code} ({})", p.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "audit actions without words: {missing:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The translation table: every text a page shows, by key, in English and Simplified Chinese.
 //! The clinical record's texts (notes, outcomes, the chart) are in `record.rs`.
 
+mod audit;
 mod record;
 mod review;
 
@@ -9,7 +10,7 @@ pub type Entry = (&'static str, &'static str, &'static str);
 
 /// Every entry of the table, from all its files.
 pub fn all() -> impl Iterator<Item = &'static Entry> {
-    GENERAL.iter().chain(record::RECORD.iter()).chain(review::REVIEW.iter())
+    GENERAL.iter().chain(record::RECORD.iter()).chain(review::REVIEW.iter()).chain(audit::AUDIT.iter())
 }
 
 /// The texts of scheduling, rooms, imaging, accounts and the pages around them.
