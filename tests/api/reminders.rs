@@ -117,6 +117,26 @@ async fn due_reminders_are_emailed_once_in_the_recipients_language() {
         to_patient.iter().all(|b| b.contains("提醒您即将进行的会诊")),
         "the patient reads Chinese: {to_patient:?}"
     );
+    // Proper MIME, as a mail program reads it: UTF-8 text and HTML, in the recipient's language.
+    for raw in &mail {
+        let m = self::mail(raw);
+        assert_eq!(m["mime_version"], "1.0", "{m}");
+        assert_eq!(m["content_type"], "multipart/alternative");
+        assert_eq!(m["defects"], json!([]));
+        let types: Vec<&str> =
+            m["parts"].as_array().unwrap().iter().map(|p| p["content_type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["text/plain", "text/html"]);
+        assert!(m["parts"].as_array().unwrap().iter().all(|p| p["charset"] == "utf-8"));
+        let zh = raw.contains(&patient.email);
+        assert_eq!(m["content_language"], if zh { "zh-CN" } else { "en" });
+        assert!(m["subject"].as_str().unwrap().contains('·'), "the middle dot survives: {m}");
+        assert!(
+            m["parts"][1]["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("<a href=\"https://clinic.example/appointments/{id}\""))
+        );
+    }
     assert!(rows(&app, id).await.iter().all(|x| x.1 == "sent"));
     assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 0, "never sent twice");
     assert_eq!(sink.messages().len(), 4);
@@ -165,25 +185,26 @@ async fn a_malformed_smtp_url_stops_the_start() {
 
 /// The decoded body of a raw message (base64 or quoted-printable, as the client chose).
 pub(crate) fn body_text(raw: &str) -> String {
-    use base64::Engine;
-    let (headers, body) = raw.split_once("\n\n").unwrap();
-    if headers.contains("Content-Transfer-Encoding: base64") {
-        let joined: String = body.split_whitespace().collect();
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
-    } else {
-        let unfolded = body.replace("=\n", "");
-        let mut bytes = Vec::new();
-        let mut it = unfolded.bytes();
-        while let Some(b) = it.next() {
-            if b == b'=' {
-                let hex = [it.next().unwrap(), it.next().unwrap()];
-                bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap());
-            } else {
-                bytes.push(b);
-            }
-        }
-        String::from_utf8(bytes).unwrap()
-    }
+    let m = mail(raw);
+    let plain = m["parts"].as_array().unwrap().iter().find(|p| p["content_type"] == "text/plain");
+    plain.expect("a text/plain part")["text"].as_str().unwrap().to_string()
+}
+
+/// A message as Python's `email` package reads it (tests/tools/mail_parts.py): MIME headers,
+/// the decoded subject, each part's type, charset and text.
+pub(crate) fn mail(raw: &str) -> Value {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/mail_parts.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(raw.replace('\n', "\r\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python could not parse the message");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test]

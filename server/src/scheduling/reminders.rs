@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::{AnyConnection, Row};
 
@@ -224,7 +224,16 @@ async fn deliver(mailer: &Mailer, due: &Due, subject: String, body: String) -> O
                     Ok(m) => m,
                     Err(e) => return Outcome::Failed(format!("recipient address: {e}")),
                 };
-            let message = match Message::builder().from(from.clone()).to(to).subject(subject).body(body) {
+            let lang = Lang::from_code(due.locale.as_deref().unwrap_or("en")).unwrap_or(Lang::En);
+            // MIME: a plain-text and an HTML alternative, both UTF-8 (lettre writes
+            // MIME-Version, the charset and a transfer encoding mail programs decode).
+            let built = Message::builder()
+                .from(from.clone())
+                .to(to)
+                .subject(subject)
+                .header(ContentLanguage(Tr(lang).html_lang().to_string()))
+                .multipart(MultiPart::alternative_plain_html(body.clone(), html_of(&body)));
+            let message = match built {
                 Ok(m) => m,
                 Err(e) => return Outcome::Failed(format!("building the message: {e}")),
             };
@@ -234,6 +243,54 @@ async fn deliver(mailer: &Mailer, due: &Due, subject: String, body: String) -> O
             }
         }
     }
+}
+
+/// The `Content-Language` of a message: the recipient's language.
+#[derive(Clone)]
+struct ContentLanguage(String);
+
+impl lettre::message::header::Header for ContentLanguage {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ContentLanguage(s.to_string()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The HTML alternative of a plain-text message: escaped, a paragraph per block, links made
+/// clickable.
+fn html_of(text: &str) -> String {
+    let escape =
+        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut out = String::from("<!doctype html><html><body>");
+    for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
+        out.push_str("<p>");
+        let lines: Vec<String> = block
+            .lines()
+            .map(|line| {
+                line.split(' ')
+                    .map(|w| {
+                        if w.starts_with("https://") || w.starts_with("http://") {
+                            format!("<a href=\"{}\">{}</a>", escape(w), escape(w))
+                        } else {
+                            escape(w)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        out.push_str(&lines.join("<br>"));
+        out.push_str("</p>");
+    }
+    out.push_str("</body></html>");
+    out
 }
 
 async fn finish(state: &AppState, due: &Due, outcome: Outcome) -> Result<()> {
