@@ -216,11 +216,42 @@ async fn only_clinicians_open_rooms_and_only_the_host_ends_them() {
     assert_eq!(until(&mut expert, "error").await["code"], "forbidden");
     send(&mut host, json!({"type": "end"})).await;
     assert_eq!(until(&mut expert, "ended").await["type"], "ended");
-    assert_eq!(
-        c.app.get_json(&format!("/api/v1/rooms/{id}"), Some(&colleague.token)).await.0,
-        404,
-        "an ended ad-hoc room is gone"
+    // Ended is kept: the room says so and cannot be joined again.
+    let (s, view) = c.app.get_json(&format!("/api/v1/rooms/{id}"), Some(&colleague.token)).await;
+    assert_eq!(s, 200);
+    assert!(view["ended_at"].as_i64().is_some(), "{view}");
+    assert!(
+        matches!(connect(&c.app, id, &c.doctor.token).await, Err(410)),
+        "an ended room is not joined again"
     );
+}
+
+/// After the host ends an appointment's call, everyone who opens the room, then or later, is
+/// told it ended and offered the record, not the device check.
+#[tokio::test]
+async fn an_ended_consultation_says_so_and_offers_the_record() {
+    let c = consult().await;
+    let mut host = connect(&c.app, &c.room, &c.doctor.token).await.unwrap();
+    until(&mut host, "welcome").await;
+    let session = c.app.browser_login(&c.patient.email, &c.patient.password).await;
+    let before = c.app.page_as(&format!("/rooms/{}", c.room), &session).await;
+    assert!(before.contains("id=\"join\"") && !before.contains("room-ended"));
+    send(&mut host, json!({"type": "end"})).await;
+    for _ in 0..100 {
+        if c.app.get_json(&format!("/api/v1/rooms/{}", c.room), Some(&c.doctor.token)).await.1["ended_at"]
+            .is_i64()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let after = c.app.page_as(&format!("/rooms/{}", c.room), &session).await;
+    assert!(after.contains("This consultation has ended") && !after.contains("id=\"join\""), "{after}");
+    let (_, a) = c.app.get_json(&format!("/api/v1/rooms/{}", c.room), Some(&c.doctor.token)).await;
+    assert!(a["ended_at"].is_i64());
+    assert!(after.contains("href=\"/appointments/"), "the record is offered: {after}");
+    assert!(!after.contains("/static/room.js"), "no call is started");
+    assert!(matches!(connect(&c.app, &c.room, &c.patient.token).await, Err(410)));
 }
 
 mod invites {

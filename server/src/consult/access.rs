@@ -93,11 +93,10 @@ pub async fn resolve(db: &Db, user: &CurrentUser, room_id: &str) -> Result<Acces
             Err(AppError::NotFound("room"))
         };
     }
-    let adhoc =
-        sqlx::query("SELECT host_id FROM rooms WHERE id = $1 AND kind = 'adhoc' AND ended_at IS NULL")
-            .bind(room_id)
-            .fetch_optional(db.read())
-            .await?;
+    let adhoc = sqlx::query("SELECT host_id FROM rooms WHERE id = $1 AND kind = 'adhoc'")
+        .bind(room_id)
+        .fetch_optional(db.read())
+        .await?;
     match adhoc {
         Some(r) => {
             let host: String = r.try_get("host_id")?;

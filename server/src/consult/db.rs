@@ -53,6 +53,13 @@ pub async fn store_chat(db: &Db, room: &RoomId, line: &ChatLine) -> Result<()> {
     Ok(())
 }
 
+/// When the room's call was ended by its host, if it was.
+pub async fn ended_at(db: &Db, room: &str) -> Result<Option<i64>> {
+    let row =
+        sqlx::query("SELECT ended_at FROM rooms WHERE id = $1").bind(room).fetch_optional(db.read()).await?;
+    Ok(row.map(|r| r.try_get::<Option<i64>, _>("ended_at")).transpose()?.flatten())
+}
+
 /// `user_id` came into the call (again): the first arrival is kept, and they are in it now.
 pub async fn joined(db: &Db, room: &RoomId, user_id: &str, name: &str, role: &str) -> Result<()> {
     let insert = sqlx::query(
@@ -80,10 +87,10 @@ pub async fn left(db: &Db, room: &RoomId, user_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The host ended the call: an ad-hoc room cannot be entered again (an appointment's or a
-/// review's room can).
-pub async fn end_adhoc(db: &Db, room: &RoomId) -> Result<()> {
-    let ended = sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND kind = 'adhoc'")
+/// The host ended the call: the consultation is over for everyone, and its room says so from
+/// now on (the first end is kept).
+pub async fn end(db: &Db, room: &RoomId) -> Result<()> {
+    let ended = sqlx::query("UPDATE rooms SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
         .bind(room.as_str())
         .bind(now_ms());
     db.execute(ended).await?;

@@ -47,6 +47,8 @@ pub struct RoomView {
     pub role: &'static str,
     /// Where to open the signalling WebSocket.
     pub ws: String,
+    /// When the host ended the call (ms since the epoch); the room cannot be joined after.
+    pub ended_at: Option<i64>,
 }
 
 /// Open an ad-hoc room (doctors and admins); the caller hosts it.
@@ -58,7 +60,10 @@ pub async fn create_room(
     ClientAddr(addr): ClientAddr,
 ) -> Result<(StatusCode, Json<RoomView>)> {
     let id = open_adhoc(&state, &user, &addr).await?;
-    Ok((StatusCode::CREATED, Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: "host" })))
+    Ok((
+        StatusCode::CREATED,
+        Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: "host", ended_at: None }),
+    ))
 }
 
 /// `POST /rooms` (the doctor's dashboard): opens an ad-hoc room and goes into it.
@@ -97,7 +102,8 @@ pub async fn get_room(
     Path(id): Path<String>,
 ) -> Result<Json<RoomView>> {
     let access = access::resolve(&state.db, &user, &id).await?;
-    Ok(Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: access.role.as_str() }))
+    let ended_at = db::ended_at(&state.db, &id).await?;
+    Ok(Json(RoomView { ws: format!("/rooms/{id}/ws"), id, role: access.role.as_str(), ended_at }))
 }
 
 #[derive(askama::Template)]
@@ -115,6 +121,11 @@ struct RoomPage {
     note: Option<crate::records::notes::pages::NoteOnPage>,
     /// In a case review's room, for clinicians: the agenda beside the call.
     agenda: Option<Agenda>,
+    /// When the host ended the call, in the viewer's zone: the page says so instead of
+    /// offering to join.
+    ended: Option<String>,
+    /// Where the consultation's record is, for those who have an account to read it.
+    record: Option<String>,
 }
 
 /// The agenda panel of a review's call: every case with its outcome as the reader may handle
@@ -203,6 +214,15 @@ pub async fn page(
             .collect()
     });
     let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
+    let ended_ms = db::ended_at(&state.db, &id).await?;
+    let tz = crate::web::time::zone(user.as_ref().map_or("UTC", |u| u.timezone.as_str()));
+    let ended = ended_ms
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| crate::web::time::moment(t, &tz, &page.tr));
+    let record = match (&user, ended.is_some()) {
+        (Some(_), true) => record_link(&state, &id).await?,
+        _ => None,
+    };
     Ok(crate::web::render(&RoomPage {
         note,
         agenda,
@@ -212,5 +232,23 @@ pub async fn page(
         room_id: id,
         role: access.role.as_str(),
         clinical: access.role.is_clinical(),
+        ended,
+        record,
     }))
+}
+
+/// The page of what an ended consultation left: its appointment's or its review's.
+async fn record_link(state: &AppState, room: &str) -> Result<Option<String>> {
+    let mut conn = state.db.acquire().await?;
+    if let Some(a) = crate::scheduling::db::appointment_by_room(&mut conn, room).await? {
+        return Ok(Some(format!("/appointments/{}", a.id)));
+    }
+    let review = sqlx::query("SELECT id FROM reviews WHERE room_id = $1")
+        .bind(room)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(review
+        .map(|r| sqlx::Row::try_get::<String, _>(&r, "id"))
+        .transpose()?
+        .map(|id| format!("/reviews/{id}")))
 }

@@ -403,7 +403,7 @@ impl Room {
                         let _ = m.conn.tx.try_send(Outbound::Msg(ServerMsg::Ended));
                         let _ = m.conn.tx.try_send(Outbound::Close);
                     }
-                    if let Err(e) = super::db::end_adhoc(&self.db, &self.id).await {
+                    if let Err(e) = super::db::end(&self.db, &self.id).await {
                         tracing::error!(error = %e, "marking a room ended");
                     }
                     self.conns.clear();

@@ -57,6 +57,9 @@ pub async fn upgrade(
         return Err(AppError::Forbidden);
     }
     let entrant = enter(&state, user, &headers, &room_id, &addr).await?;
+    if super::db::ended_at(&state.db, &room_id).await?.is_some() {
+        return Err(AppError::Gone("this consultation has ended".into()));
+    }
     let peer = Peer {
         id: PeerId::new(crate::db::new_id()),
         user_id: UserId::new(entrant.user_id),
