@@ -137,18 +137,10 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
     // Every condition is on `a`: the count needs no join.
     let total = super::count(db, "FROM appointments a", &f).await?;
     let window = Window { column: "a.id", cursor: q.cursor.as_ref(), count: q.count };
-    let paged = window.filters(&f);
-    let sql = format!("{COLUMNS} {FROM} {} {}", paged.where_clause(), window.order_limit());
-    let rows = if q.count == 0 {
-        Vec::new()
-    } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *db.acquire().await?).await?
-    };
+    let rows = window.rows(&mut *db.acquire().await?, &format!("{COLUMNS} {FROM}"), &f).await?;
     let rows = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
     let (rows, has_prev, has_next) = window.finish(rows);
-    let mut patients: Vec<String> = rows.iter().map(|r| r.patient_id.clone()).collect();
-    patients.sort();
-    patients.dedup();
+    let patients = search::distinct(rows.iter().map(|r| r.patient_id.clone()));
     let page = search::Page {
         kind: "Appointment",
         total,

@@ -156,13 +156,7 @@ pub async fn search(db: &Db, q: &SearchQuery) -> FhirResult<search::Page> {
     search::dates(q, &mut f, "_lastUpdated", "l.at")?;
     let total = super::count(db, FROM, &f).await?;
     let window = Window { column: "l.id", cursor: q.cursor.as_ref(), count: q.count };
-    let paged = window.filters(&f);
-    let sql = format!("{COLUMNS} {FROM} {} {}", paged.where_clause(), window.order_limit());
-    let rows = if q.count == 0 {
-        Vec::new()
-    } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *db.acquire().await?).await?
-    };
+    let rows = window.rows(&mut *db.acquire().await?, &format!("{COLUMNS} {FROM}"), &f).await?;
     let events = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
     let (events, has_prev, has_next) = window.finish(events);
     Ok(search::Page {

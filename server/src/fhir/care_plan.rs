@@ -234,9 +234,7 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
         fetch(db, window.filters(&f), &window.order_limit(), matches!(scope, Scope::Own(_))).await?
     };
     let (rows, has_prev, has_next) = window.finish(rows);
-    let mut patients: Vec<String> = rows.iter().map(|(_, p)| p.clone()).collect();
-    patients.sort();
-    patients.dedup();
+    let patients = search::distinct(rows.iter().map(|(_, p)| p.clone()));
     let matches = rows.into_iter().map(|(c, _)| Resource::CarePlan(c)).collect();
     Ok((
         search::Page { kind: "CarePlan", total, matches, includes: Vec::new(), has_prev, has_next },

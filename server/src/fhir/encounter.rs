@@ -238,9 +238,7 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<(sear
     let held =
         if q.count == 0 { Vec::new() } else { fetch(db, window.filters(&f), &window.order_limit()).await? };
     let (held, has_prev, has_next) = window.finish(held);
-    let mut patients: Vec<String> = held.iter().map(|h| h.patient_id.clone()).collect();
-    patients.sort();
-    patients.dedup();
+    let patients = search::distinct(held.iter().map(|h| h.patient_id.clone()));
     let page = search::Page {
         kind: "Encounter",
         total,

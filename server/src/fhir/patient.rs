@@ -138,14 +138,8 @@ pub async fn search(db: &Db, scope: &Scope, q: &SearchQuery) -> FhirResult<searc
     let window = Window { column: "u.id", cursor: q.cursor.as_ref(), count: q.count };
     let total =
         super::count(db, "FROM users u LEFT JOIN patient_profiles p ON p.patient_id = u.id", &f).await?;
-    let paged = window.filters(&f);
-    let sql = format!("{SELECT} {} {}", paged.where_clause(), window.order_limit());
     let mut conn = db.acquire().await?;
-    let rows = if q.count == 0 {
-        Vec::new()
-    } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *conn).await?
-    };
+    let rows = window.rows(&mut conn, SELECT, &f).await?;
     let mut patients = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<&str> = patients.iter().map(|p| p.id.as_str()).collect();
     let mut extra = super::identifiers::of(&mut conn, &ids).await?;

@@ -101,14 +101,8 @@ pub async fn search(db: &Db, q: &SearchQuery, as_role: bool) -> FhirResult<searc
     }
     let total = super::count(db, "FROM users u", &f).await?;
     let window = Window { column: "u.id", cursor: q.cursor.as_ref(), count: q.count };
-    let paged = window.filters(&f);
-    let sql = format!("{SELECT} {} {}", paged.where_clause(), window.order_limit());
     let mut conn = db.acquire().await?;
-    let rows = if q.count == 0 {
-        Vec::new()
-    } else {
-        paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(&mut *conn).await?
-    };
+    let rows = window.rows(&mut conn, SELECT, &f).await?;
     let doctors = rows.iter().map(doctor).collect::<Result<Vec<_>, _>>()?;
     let (doctors, has_prev, has_next) = window.finish(doctors);
     let ids: Vec<&str> = doctors.iter().map(|d| d.id.as_str()).collect();

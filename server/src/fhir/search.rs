@@ -309,6 +309,22 @@ impl Window<'_> {
         format!("ORDER BY {} {dir} LIMIT {}", self.column, self.count + 1)
     }
 
+    /// The rows of `select` (its columns and `FROM`) in this window under the filters, one
+    /// more than the page when another follows; none for `_count=0`.
+    pub async fn rows(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        select: &str,
+        f: &Filters,
+    ) -> FhirResult<Vec<sqlx::any::AnyRow>> {
+        if self.count == 0 {
+            return Ok(Vec::new());
+        }
+        let paged = self.filters(f);
+        let sql = format!("{select} {} {}", paged.where_clause(), self.order_limit());
+        Ok(paged.bind(sqlx::query(sqlx::AssertSqlSafe(sql))).fetch_all(conn).await?)
+    }
+
     /// The page in id order, and whether there are pages before and after it.
     pub fn finish<T>(&self, mut rows: Vec<T>) -> (Vec<T>, bool, bool) {
         let more = rows.len() > self.count;
@@ -388,6 +404,14 @@ pub fn bundle(base: &str, q: &SearchQuery, page: Page) -> Bundle {
         link,
         entry,
     }
+}
+
+/// The distinct ids among `ids`, sorted: the patients a page shows, for the audit log.
+pub fn distinct(ids: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = ids.into_iter().collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// An epoch-millisecond time as a FHIR `instant` (UTC, milliseconds).

@@ -235,9 +235,7 @@ pub async fn search_reports(
     let rows =
         if q.count == 0 { Vec::new() } else { fetch(db, window.filters(&f), &window.order_limit()).await? };
     let (rows, has_prev, has_next) = window.finish(rows);
-    let mut patients: Vec<String> = rows.iter().filter_map(|r| r.patient_id.clone()).collect();
-    patients.sort();
-    patients.dedup();
+    let patients = search::distinct(rows.iter().filter_map(|r| r.patient_id.clone()));
     let mut extra = Vec::new();
     for r in &rows {
         if include.iter().any(|i| i == "DiagnosticReport:result") {
@@ -303,9 +301,7 @@ pub async fn search_provenance(
     let rows =
         if q.count == 0 { Vec::new() } else { fetch(db, window.filters(&f), &window.order_limit()).await? };
     let (rows, has_prev, has_next) = window.finish(rows);
-    let mut patients: Vec<String> = rows.iter().filter_map(|r| r.patient_id.clone()).collect();
-    patients.sort();
-    patients.dedup();
+    let patients = search::distinct(rows.iter().filter_map(|r| r.patient_id.clone()));
     let mut extra = Vec::new();
     if !include.is_empty() {
         for r in &rows {
