@@ -196,6 +196,27 @@ fn includes(q: &SearchQuery, allowed: &[&str], name: &str) -> FhirResult<Vec<Str
     Ok(out)
 }
 
+/// A page of findings: how many match, the page, whether pages come before and after, and the
+/// patients it shows.
+struct Found {
+    total: u64,
+    rows: Vec<Finding>,
+    has_prev: bool,
+    has_next: bool,
+    patients: Vec<String>,
+}
+
+async fn page_of(db: &Db, q: &SearchQuery, f: &Filters) -> FhirResult<Found> {
+    // Every condition is on `f`: the count needs no join.
+    let total = super::count(db, "FROM findings f", f).await?;
+    let window = Window { column: "f.id", cursor: q.cursor.as_ref(), count: q.count };
+    let rows =
+        if q.count == 0 { Vec::new() } else { fetch(db, window.filters(f), &window.order_limit()).await? };
+    let (rows, has_prev, has_next) = window.finish(rows);
+    let patients = search::distinct(rows.iter().filter_map(|r| r.patient_id.clone()));
+    Ok(Found { total, rows, has_prev, has_next, patients })
+}
+
 /// One page of a `DiagnosticReport` search with what it includes, and the patients shown.
 pub async fn search_reports(
     db: &Db,
@@ -229,13 +250,7 @@ pub async fn search_reports(
     search::dates(q, &mut f, "date", "f.requested_at")?;
     search::dates(q, &mut f, "issued", "COALESCE(f.decided_at, f.completed_at, f.requested_at)")?;
     search::dates(q, &mut f, "_lastUpdated", "COALESCE(f.decided_at, f.completed_at, f.requested_at)")?;
-    // Every condition is on `f`: the count needs no join.
-    let total = super::count(db, "FROM findings f", &f).await?;
-    let window = Window { column: "f.id", cursor: q.cursor.as_ref(), count: q.count };
-    let rows =
-        if q.count == 0 { Vec::new() } else { fetch(db, window.filters(&f), &window.order_limit()).await? };
-    let (rows, has_prev, has_next) = window.finish(rows);
-    let patients = search::distinct(rows.iter().filter_map(|r| r.patient_id.clone()));
+    let Found { total, rows, has_prev, has_next, patients } = page_of(db, q, &f).await?;
     let mut extra = Vec::new();
     for r in &rows {
         if include.iter().any(|i| i == "DiagnosticReport:result") {
@@ -295,13 +310,7 @@ pub async fn search_provenance(
     for raw in q.values("patient") {
         patient_param(&mut f, raw)?;
     }
-    // Every condition is on `f`: the count needs no join.
-    let total = super::count(db, "FROM findings f", &f).await?;
-    let window = Window { column: "f.id", cursor: q.cursor.as_ref(), count: q.count };
-    let rows =
-        if q.count == 0 { Vec::new() } else { fetch(db, window.filters(&f), &window.order_limit()).await? };
-    let (rows, has_prev, has_next) = window.finish(rows);
-    let patients = search::distinct(rows.iter().filter_map(|r| r.patient_id.clone()));
+    let Found { total, rows, has_prev, has_next, patients } = page_of(db, q, &f).await?;
     let mut extra = Vec::new();
     if !include.is_empty() {
         for r in &rows {
