@@ -1,12 +1,92 @@
 //! `GET /fhir/r4/metadata`: the CapabilityStatement, stating exactly what this server does —
-//! read and search of the types below with these parameters, JSON only, no writes yet.
+//! read and search of the types below with these parameters, the writes admins make, JSON
+//! only. Its types are here, beside the only code that builds them.
+
+use serde::Serialize;
 
 use super::finding::{INCLUDES, REVINCLUDES};
-use super::model::{
-    CapabilityStatement, CodeableConcept, Coding, Implementation, Interaction, Rest, RestResource,
-    SearchParam, Security, Software,
-};
+use super::model::{CodeableConcept, Coding};
 use super::search::instant;
+
+// ---- the statement's types ----
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityStatement {
+    pub status: &'static str,
+    /// A `dateTime`.
+    pub date: String,
+    pub publisher: &'static str,
+    pub kind: &'static str,
+    pub software: Software,
+    pub implementation: Implementation,
+    pub fhir_version: &'static str,
+    pub format: Vec<&'static str>,
+    pub rest: Vec<Rest>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Software {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Implementation {
+    pub description: &'static str,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rest {
+    pub mode: &'static str,
+    pub documentation: &'static str,
+    pub security: Security,
+    pub resource: Vec<RestResource>,
+    /// Whole-system interactions (`transaction`).
+    pub interaction: Vec<Interaction>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Security {
+    pub cors: bool,
+    pub service: Vec<CodeableConcept>,
+    pub description: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestResource {
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub documentation: &'static str,
+    pub interaction: Vec<Interaction>,
+    pub versioning: &'static str,
+    pub read_history: bool,
+    pub update_create: bool,
+    pub conditional_create: bool,
+    pub conditional_update: bool,
+    pub conditional_delete: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub search_include: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub search_rev_include: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub search_param: Vec<SearchParam>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Interaction {
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchParam {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub documentation: &'static str,
+}
 
 /// The types whose searches take `_lastUpdated`.
 const LAST_UPDATED: [&str; 7] =

@@ -30,11 +30,11 @@ async fn all(
     let db = &state.db;
     let mut cursor: Option<Cursor> = None;
     loop {
-        let mut raw = format!("_count=100&patient={patient}");
+        let key = if kind == "Patient" { "_id" } else { "patient" };
+        let mut raw = format!("_count=100&{key}={patient}");
         if let Some(Cursor::After(id)) = &cursor {
             raw.push_str(&format!("&_cursor=after.{id}"));
         }
-        let raw = raw.replace("patient=", if kind == "Patient" { "_id=" } else { "patient=" });
         let headers = HeaderMap::new();
         let page: Page = match kind {
             "Patient" => {

@@ -8,7 +8,7 @@
 //!   resources a token reads; [`outcome`]: every error as an `OperationOutcome`;
 //!   [`capability`]: `GET /fhir/r4/metadata`; [`write`]: an EHR's patients and practitioners,
 //!   conditional by identifier ([`person_in`] parses them, [`identifiers`] keeps their ids
-//!   from other systems), and transaction Bundles of them.
+//!   from other systems), and transaction Bundles of them, answered by [`write_routes`].
 //!
 //! The domains never import this module: it reads their tables through its own queries, because
 //! FHIR's search (prefixes, alternatives, cursors) is FHIR's, not the domains'. JSON only:
@@ -33,6 +33,7 @@ pub mod practitioner;
 pub mod schedule;
 pub mod search;
 pub mod write;
+mod write_routes;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -49,7 +50,6 @@ use self::search::SearchQuery;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::auth::extract::ClientAddr;
-use crate::auth::extract::{Admins, RequireRole};
 use crate::db::{Db, Filters};
 use crate::records::audit::{self, Actor, Event};
 
@@ -64,9 +64,9 @@ pub const PATH: &str = "/fhir/r4";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/fhir/r4/metadata", get(metadata))
-        .route("/fhir/r4", post(transaction))
-        .route("/fhir/r4/{kind}", get(search_type).post(create).put(update_where))
-        .route("/fhir/r4/{kind}/{id}", get(read).put(update))
+        .route("/fhir/r4", post(write_routes::transaction))
+        .route("/fhir/r4/{kind}", get(search_type).post(write_routes::create).put(write_routes::update_where))
+        .route("/fhir/r4/{kind}/{id}", get(read).put(write_routes::update))
         .route("/fhir/r4/Patient/{id}/$export", get(export_record))
         .layer(from_fn(formats))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -84,13 +84,14 @@ fn base(state: &AppState) -> String {
 /// A resource's version: the first 16 hex digits of the sha256 of its content (meta's
 /// version left out), so it changes with every change however it was made, and `If-Match`
 /// compares what the client read with what is stored.
-pub fn version_of(resource: &Resource) -> String {
+pub fn version_of(resource: &mut Resource) -> String {
     use sha2::{Digest, Sha256};
-    let mut r = resource.clone();
-    if let Some(meta) = r.meta_mut() {
-        meta.version_id = None;
+    // Hashed in place with the version left out, then put back: no copy of the resource.
+    let kept = resource.meta_mut().and_then(|m| m.version_id.take());
+    let bytes = serde_json::to_vec(&*resource).unwrap_or_default();
+    if let Some(meta) = resource.meta_mut() {
+        meta.version_id = kept;
     }
-    let bytes = serde_json::to_vec(&r).unwrap_or_default();
     crate::diagnosis::hex(&Sha256::digest(&bytes))[..16].to_string()
 }
 
@@ -168,6 +169,15 @@ pub const TYPES: [&str; 15] = [
     "Provenance",
 ];
 
+/// The audit log is for admins' tokens.
+fn admins_only(user: &CurrentUser) -> FhirResult<()> {
+    if user.role == crate::accounts::model::Role::Admin {
+        Ok(())
+    } else {
+        Err(FhirError::App(crate::error::AppError::Forbidden))
+    }
+}
+
 fn unknown_type(kind: &str) -> FhirError {
     FhirError::not_supported(
         StatusCode::NOT_FOUND,
@@ -178,11 +188,7 @@ fn unknown_type(kind: &str) -> FhirError {
 }
 
 fn check_id(id: &str) -> FhirResult<()> {
-    // R4 ids: [A-Za-z0-9\-\.]{1,64}.
-    if id.is_empty()
-        || id.len() > 64
-        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    {
+    if !search::valid_id(id) {
         return Err(FhirError::Issue {
             status: StatusCode::BAD_REQUEST,
             code: IssueType::Value,
@@ -221,9 +227,7 @@ async fn read(
         "Schedule" => (schedule::read_schedule(db, &id).await?, None),
         "Slot" => (schedule::read_slot(db, &id).await?, None),
         "AuditEvent" => {
-            if user.role != crate::accounts::model::Role::Admin {
-                return Err(FhirError::App(crate::error::AppError::Forbidden));
-            }
+            admins_only(&user)?;
             let q = SearchQuery::parse(Some(&format!("_id={id}")), &HeaderMap::new(), &[])?;
             (audit_event::search(db, &q).await?.matches.pop(), None)
         }
@@ -321,9 +325,7 @@ async fn search_type(
             (q, page, Vec::new())
         }
         "AuditEvent" => {
-            if user.role != crate::accounts::model::Role::Admin {
-                return Err(FhirError::App(crate::error::AppError::Forbidden));
-            }
+            admins_only(&user)?;
             let q = SearchQuery::parse(raw, &headers, &audit_event::PARAMS)?;
             let page = audit_event::search(db, &q).await?;
             (q, page, Vec::new())
@@ -410,136 +412,4 @@ pub async fn own_record(
         return Err(FhirError::App(crate::error::AppError::Forbidden));
     }
     Ok(export::download(export::bundle(&state, &user, &addr, &user.id).await?))
-}
-
-// ---- writes ----
-
-/// The body of a write: JSON (`application/fhir+json` or `application/json`), else 415; not
-/// JSON, 400.
-fn json_body(headers: &HeaderMap, bytes: &[u8]) -> FhirResult<serde_json::Value> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = ct.split(';').next().unwrap_or("").trim();
-    if !matches!(media, "application/fhir+json" | "application/json") {
-        return Err(FhirError::not_supported(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the resource as application/fhir+json",
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|e| FhirError::structure(format!("the body is not JSON: {e}")))
-}
-
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
-}
-
-/// Runs one write in its own transaction. A conditional write that lost a race with another
-/// making the same person (a unique identifier or e-mail taken meanwhile) runs once more, and
-/// then finds the one the other made.
-async fn one_write(
-    state: &AppState,
-    actor: &Actor,
-    kind: &str,
-    op: impl Fn() -> write::Op,
-    body: &serde_json::Value,
-) -> FhirResult<write::Written> {
-    let conditional = !matches!(op(), write::Op::Update { .. } | write::Op::Create { if_none_exist: None });
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = state.db.write().await?;
-        match write::apply(&mut tx, actor, kind, op(), body).await {
-            Ok(w) => {
-                tx.commit().await?;
-                return Ok(w);
-            }
-            Err(FhirError::App(crate::error::AppError::Conflict(_))) if conditional && attempt < 3 => {
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn written(state: &AppState, kind: &str, w: write::Written) -> Response {
-    let id = w.resource.id_and_meta().map(|(id, _)| id.to_string()).unwrap_or_default();
-    let mut resp = answer(w.status, w.resource);
-    if let Ok(v) = HeaderValue::from_str(&format!("{}/{kind}/{id}", base(state))) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
-/// `POST /fhir/r4/{type}`, conditional with `If-None-Exist`.
-async fn create(
-    State(state): State<AppState>,
-    admin: RequireRole<Admins>,
-    ClientAddr(addr): ClientAddr,
-    Path(kind): Path<String>,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
-) -> FhirResult<Response> {
-    let body = json_body(&headers, &bytes)?;
-    let if_none_exist = header_text(&headers, "if-none-exist");
-    let op = || write::Op::Create { if_none_exist: if_none_exist.clone() };
-    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
-    Ok(written(&state, &kind, w))
-}
-
-/// `PUT /fhir/r4/{type}/{id}`, with `If-Match`.
-async fn update(
-    State(state): State<AppState>,
-    admin: RequireRole<Admins>,
-    ClientAddr(addr): ClientAddr,
-    Path((kind, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
-) -> FhirResult<Response> {
-    check_id(&id)?;
-    let body = json_body(&headers, &bytes)?;
-    let if_match = header_text(&headers, "if-match");
-    let op = || write::Op::Update { id: id.clone(), if_match: if_match.clone() };
-    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
-    Ok(written(&state, &kind, w))
-}
-
-/// `PUT /fhir/r4/{type}?identifier=system|value`: update that one, or create them.
-async fn update_where(
-    State(state): State<AppState>,
-    admin: RequireRole<Admins>,
-    ClientAddr(addr): ClientAddr,
-    Path(kind): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
-) -> FhirResult<Response> {
-    let Some(query) = raw.filter(|q| !q.is_empty()) else {
-        return Err(FhirError::bad_param("identifier", "PUT names an id, or identifier=system|value"));
-    };
-    let body = json_body(&headers, &bytes)?;
-    let if_match = header_text(&headers, "if-match");
-    let op = || write::Op::UpdateWhere { query: query.clone(), if_match: if_match.clone() };
-    let w = one_write(&state, &Actor::user(&admin, &addr), &kind, op, &body).await?;
-    Ok(written(&state, &kind, w))
-}
-
-/// `POST /fhir/r4` with a `transaction` Bundle of Patient and Practitioner writes: all in one
-/// database transaction, so a refused entry leaves nothing of the others.
-async fn transaction(
-    State(state): State<AppState>,
-    admin: RequireRole<Admins>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
-) -> FhirResult<Response> {
-    let body = json_body(&headers, &bytes)?;
-    let ops = write::transaction_entries(&body)?;
-    let actor = Actor::user(&admin, &addr);
-    let mut tx = state.db.write().await?;
-    let mut results = Vec::with_capacity(ops.len());
-    for (i, (kind, op, resource)) in ops.into_iter().enumerate() {
-        let w = write::apply(&mut tx, &actor, &kind, op, resource).await.map_err(|e| e.at_entry(i))?;
-        results.push((kind, w));
-    }
-    tx.commit().await?;
-    Ok(answer(StatusCode::OK, Resource::Bundle(write::response_bundle(&base(&state), results))))
 }

@@ -175,16 +175,13 @@ pub async fn search_slots(db: &Db, q: &SearchQuery) -> FhirResult<search::Page> 
     drop(conn);
     let total = slots.len() as u64;
     // Slot ids end in their start, so the id order is the time order for one doctor.
-    let keyed = slots
-        .into_iter()
-        .map(|s| {
-            (
-                format!("{:020}", s.id.rsplit('-').next().and_then(|m| m.parse::<i64>().ok()).unwrap_or(0)),
-                Resource::Slot(s),
-            )
-        })
-        .collect();
+    let keyed = slots.into_iter().map(|s| (slot_key(&s.id), Resource::Slot(s))).collect();
     page("Slot", q, total, keyed)
+}
+
+/// A slot's place in time order: its start (the id's last part), zero-padded.
+fn slot_key(id: &str) -> String {
+    format!("{:020}", id.rsplit('-').next().and_then(|m| m.parse::<i64>().ok()).unwrap_or(0))
 }
 
 fn empty_page(kind: &'static str) -> search::Page {
@@ -208,9 +205,7 @@ fn page(
     all.sort_by(|a, b| a.0.cmp(&b.0));
     let key_of = |id: &str| -> String {
         match kind {
-            "Slot" => {
-                format!("{:020}", id.rsplit('-').next().and_then(|m| m.parse::<i64>().ok()).unwrap_or(0))
-            }
+            "Slot" => slot_key(id),
             _ => id.to_string(),
         }
     };

@@ -150,7 +150,7 @@ impl SearchQuery {
 fn parse_cursor(raw: &str) -> FhirResult<Cursor> {
     let bad = || FhirError::bad_param("_cursor", "this page link is not one this server made; search again");
     let (dir, id) = raw.split_once('.').ok_or_else(bad)?;
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if !valid_id(id) {
         return Err(bad());
     }
     match dir {
@@ -178,6 +178,11 @@ pub fn alternatives(
     Ok(())
 }
 
+/// Whether `id` is an R4 id: 1 to 64 letters, digits, `-` or `.`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
 /// The id a reference parameter names: `Patient/abc`, `abc`, or a full URL ending so.
 pub fn reference_id(kind: &str, raw: &str) -> FhirResult<String> {
     let raw = raw.trim();
@@ -188,10 +193,7 @@ pub fn reference_id(kind: &str, raw: &str) -> FhirResult<String> {
         }
         None => raw,
     };
-    if id.is_empty()
-        || id.len() > 64
-        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    {
+    if !valid_id(id) {
         return Err(FhirError::bad_param(kind, format!("{raw:?} is not a {kind} id")));
     }
     Ok(id.to_string())

@@ -125,7 +125,7 @@ async fn exists(conn: &mut AnyConnection, role: Role, id: &str) -> FhirResult<bo
     Ok(row.is_some())
 }
 
-fn check_match(current: &Resource, if_match: Option<&str>) -> FhirResult<()> {
+fn check_match(current: &mut Resource, if_match: Option<&str>) -> FhirResult<()> {
     let Some(wanted) = if_match else { return Ok(()) };
     let wanted = wanted.trim().trim_start_matches("W/").trim_matches('"');
     if wanted != version_of(current) {
@@ -179,8 +179,8 @@ pub async fn apply(tx: &mut WriteTx, actor: &Actor, kind: &str, op: Op, body: &V
             };
             // The whole resource is read only to compare versions; otherwise its row will do.
             if if_match.is_some() {
-                let found = current(tx, kind, id).await?.ok_or_else(unknown)?;
-                check_match(&found, if_match.as_deref())?;
+                let mut found = current(tx, kind, id).await?.ok_or_else(unknown)?;
+                check_match(&mut found, if_match.as_deref())?;
             } else if !exists(tx, role, id).await? {
                 return Err(unknown());
             }
@@ -197,8 +197,9 @@ pub async fn apply(tx: &mut WriteTx, actor: &Actor, kind: &str, op: Op, body: &V
                         )));
                     }
                     if if_match.is_some() {
-                        let found = current(tx, kind, one).await?.ok_or(AppError::NotFound("resource"))?;
-                        check_match(&found, if_match.as_deref())?;
+                        let mut found =
+                            current(tx, kind, one).await?.ok_or(AppError::NotFound("resource"))?;
+                        check_match(&mut found, if_match.as_deref())?;
                     }
                     Some(one.clone())
                 }

@@ -86,10 +86,10 @@ pub struct Finding {
 fn map(r: &AnyRow) -> Result<Finding, sqlx::Error> {
     let predictions: Option<String> = r.try_get("predictions")?;
     let predictions = predictions
-        .and_then(|p| serde_json::from_str::<Vec<serde_json::Value>>(&p).ok())
+        .and_then(|p| serde_json::from_str::<Vec<crate::diagnosis::Prediction>>(&p).ok())
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|v| Some((v["label"].as_str()?.to_string(), v["probability"].as_f64()?)))
+        .map(|p| (p.label, f64::from(p.probability)))
         .collect();
     Ok(Finding {
         id: r.try_get("id")?,

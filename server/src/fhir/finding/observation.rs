@@ -44,12 +44,8 @@ pub fn parse_id(id: &str) -> Option<(&str, usize)> {
 }
 
 pub fn all(f: &Finding) -> Vec<Observation> {
-    let status = match f.status.as_str() {
-        "ready" => "preliminary",
-        "accepted" => "final",
-        "amended" => "amended",
-        _ => "cancelled",
-    };
+    // Observation statuses are the report's (R4 shares the codes).
+    let status = super::report::status(&f.status);
     f.predictions
         .iter()
         .enumerate()
