@@ -7,6 +7,7 @@ mod chart;
 mod cli;
 mod diagnosis;
 mod fhir;
+mod fhir_record;
 mod fhir_write;
 mod hostile;
 mod imaging;
