@@ -291,13 +291,46 @@ async fn a_finding_reaches_the_patient_only_after_a_clinician_signs_it_off() {
     let (status, _) =
         c.app.send_json(Method::POST, &decide, Some(&c.doctor.token), &json!({"decision": "accept"})).await;
     assert_eq!(status, 409, "signed once");
-    // Now the patient hears of it and can read it.
+    assert_eq!(
+        signed["predictions"].as_array().map(Vec::len),
+        Some(7),
+        "the clinician keeps the model's view"
+    );
+    // Now the patient hears of it and can read it: the clinician's decision and the heatmap,
+    // none of the model's internals (probabilities, the facts it assumed).
     let heard = until(&mut patient, "finding").await;
     assert_eq!(heard["finding"]["id"], id.as_str());
     assert_eq!(heard["finding"]["decision"]["outcome"], "amended");
     let (_, list) =
         c.app.get_json(&format!("/api/v1/rooms/{}/findings", c.room), Some(&c.patient.token)).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, one) = c.app.get_json(&format!("/api/v1/findings/{id}"), Some(&c.patient.token)).await;
+    for seen in [&heard["finding"], &list[0], &one] {
+        assert!(seen["predictions"].is_null(), "{seen}");
+        assert_eq!(seen["defaulted"], json!([]), "{seen}");
+        assert!(seen["model_sha256"].is_null(), "{seen}");
+        assert!(seen["heatmap_url"].is_string(), "an amended finding keeps its explanation: {seen}");
+    }
+    // A Chinese-speaking patient's appointment page names the label in Chinese, not "mel", and
+    // her room page carries the names for the room's scripts.
+    c.app.send_json(Method::PATCH, "/api/v1/me", Some(&c.patient.token), &json!({"locale": "zh"})).await;
+    let patient_jar = c.app.browser_login(&c.patient.email, &c.patient.password).await;
+    let appointment_id: String = sqlx::query_scalar("SELECT id FROM appointments WHERE room_id = $1")
+        .bind(&c.room)
+        .fetch_one(c.app.state.db.read())
+        .await
+        .unwrap();
+    let html = c.app.page_as(&format!("/appointments/{appointment_id}"), &patient_jar).await;
+    let row = html
+        .split("data-outcome=\"amended\"")
+        .nth(1)
+        .expect("the finding's row")
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("黑色素瘤") && !row.contains(": mel"), "{row}");
+    let room_page = c.app.page_as(&format!("/rooms/{}", c.room), &patient_jar).await;
+    assert!(room_page.contains("\"mel\":\"黑色素瘤\""), "the room page names labels for scripts");
     let actions: Vec<String> =
         c.app.audit_actions().await.iter().map(|a| a["action"].as_str().unwrap().to_string()).collect();
     for a in ["image.share", "finding.request", "finding.ready", "finding.amend", "finding.list"] {
@@ -331,7 +364,7 @@ async fn a_finding_reaches_the_patient_only_after_a_clinician_signs_it_off() {
 #[tokio::test]
 async fn occlusion_explains_a_model_without_activation_maps_and_dicom_can_be_analysed() {
     let c = consult().await;
-    let (mut doctor, _patient) = in_call(&c).await;
+    let (mut doctor, mut patient) = in_call(&c).await;
     let (_, image) = share(&c, &c.doctor.token, "ct.dcm", test_data("ct_native.dcm")).await;
     let path = format!("/api/v1/images/{}/findings", image["id"].as_str().unwrap());
     // The skin-lesion model is not made for CT: refused, nothing written.
@@ -359,7 +392,26 @@ async fn occlusion_explains_a_model_without_activation_maps_and_dicom_can_be_ana
     };
     assert_eq!(done["status"], "ready", "{done}");
     assert!(progressed, "occlusion reports progress");
-    assert!(done["heatmap_url"].is_string());
+    let heatmap_url = done["heatmap_url"].as_str().unwrap();
+
+    // Rejected: the patient learns that a clinician rejected an analysis, and nothing of what
+    // the model said, its explanation included; the clinician still has it all.
+    let decide = format!("/api/v1/findings/{id}/decision");
+    let body = json!({"decision": "reject", "note": "not a digit: a CT slice"});
+    let (status, _) = c.app.send_json(Method::POST, &decide, Some(&c.doctor.token), &body).await;
+    assert_eq!(status, 200);
+    let heard = until(&mut patient, "finding").await;
+    assert_eq!(heard["finding"]["decision"]["outcome"], "rejected");
+    assert!(
+        heard["finding"]["heatmap_url"].is_null() && heard["finding"]["predictions"].is_null(),
+        "{heard}"
+    );
+    let (status, _, _) = c.app.get_bytes(heatmap_url, Some(&c.patient.token)).await;
+    assert_eq!(status, 404, "a rejected finding's heatmap is the clinicians'");
+    let (status, _, _) = c.app.get_bytes(heatmap_url, Some(&c.doctor.token)).await;
+    assert_eq!(status, 200);
+    let (_, list) = c.app.get_json(&room_findings, Some(&c.doctor.token)).await;
+    assert_eq!(list[0]["predictions"].as_array().map(Vec::len), Some(10));
 }
 
 #[tokio::test]

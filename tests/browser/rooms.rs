@@ -267,6 +267,15 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
     doctor.click("[data-decide=accept]").await;
     doctor.wait_for_text(".finding", "Accepted by Dr. Amelia Hart").await;
     patient.wait_for_text("#findings", "已接受").await;
+    // The patient reads the clinician's decision with the label's Chinese name: no model
+    // codes, no probabilities.
+    let seen = patient
+        .eval("const f = document.querySelector('.finding'); return [f.querySelector('.decision').textContent, !!f.querySelector('.predictions')]")
+        .await;
+    let decision = seen[0].as_str().unwrap();
+    let label = decision.rsplit(": ").next().unwrap();
+    assert!(label.chars().all(|c| !c.is_ascii_alphabetic()) && !label.is_empty(), "{decision}");
+    assert_eq!(seen[1], false, "no probabilities for the patient");
     patient.eval("document.querySelector('.finding').scrollIntoView()").await;
     patient.screenshot("finding-accepted-zh-CN-phone").await;
     // The consultation record.

@@ -261,9 +261,14 @@ function follow(m) {
 
 // ---- findings ----
 
+// A label in the reader's language (the page carries every model's names for every role);
+// clinicians also see the model's code and whether the class is malignant.
 function labelName(f, id) {
+  const name = T.labels[f.model]?.[id];
+  if (!name) return id; // the clinician's own words, or a model since removed
+  if (!clinical) return name;
   const l = models.get(f.model)?.labels.find((x) => x.id === id);
-  return l ? `${l.name} (${l.id})${l.malignant ? ` · ${t("malignant")}` : ""}` : id;
+  return `${name} (${id})${l?.malignant ? ` · ${t("malignant")}` : ""}`;
 }
 
 function finding(f) {

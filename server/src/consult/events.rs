@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::hub::Hub;
+use super::hub::{Audience, Hub};
 use super::protocol::ServerMsg;
 
 impl Hub {
@@ -15,13 +15,23 @@ impl Hub {
         Arc::new(move |room, event| {
             let hub = hub.clone();
             Box::pin(async move {
-                let (msg, clinicians_only) = match event {
-                    Event::Finding { finding, clinicians_only } => {
-                        (ServerMsg::Finding { finding }, clinicians_only)
+                let (msg, audience) = match event {
+                    // Patients and guests hear of a finding once it is signed off, and then
+                    // only in its patients' form.
+                    Event::Finding { finding } => {
+                        let audience = if finding.signed_off() {
+                            let theirs = Box::new((*finding).clone().for_patients());
+                            Audience::OthersHear(Box::new(ServerMsg::Finding { finding: theirs }))
+                        } else {
+                            Audience::CliniciansOnly
+                        };
+                        (ServerMsg::Finding { finding }, audience)
                     }
-                    Event::Progress { id, progress } => (ServerMsg::FindingProgress { id, progress }, true),
+                    Event::Progress { id, progress } => {
+                        (ServerMsg::FindingProgress { id, progress }, Audience::CliniciansOnly)
+                    }
                 };
-                hub.announce(&room, msg, clinicians_only).await;
+                hub.announce(&room, msg, audience).await;
             })
         })
     }
@@ -35,7 +45,7 @@ impl Hub {
                 let msg = match event {
                     crate::imaging::Event::Shared(image) => ServerMsg::ImageShared { image: Box::new(image) },
                 };
-                hub.announce(&room, msg, false).await;
+                hub.announce(&room, msg, Audience::Everyone).await;
             })
         })
     }
@@ -52,7 +62,7 @@ impl Hub {
                     by: e.by,
                     signed: e.signed,
                 };
-                hub.announce(&room, msg, true).await;
+                hub.announce(&room, msg, Audience::CliniciansOnly).await;
             })
         })
     }

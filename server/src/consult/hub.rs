@@ -49,13 +49,22 @@ pub enum Command {
         user_id: UserId,
         reply: tokio::sync::oneshot::Sender<bool>,
     },
-    /// A server event for everyone in the call, or for its clinicians only.
+    /// A server event for the call's clinicians, and for the others as `audience` says.
     Announce {
         msg: Box<ServerMsg>,
-        clinicians_only: bool,
+        audience: Audience,
     },
     /// The process is stopping: everyone is disconnected and the room task ends.
     Shutdown,
+}
+
+/// Who in a call hears an announcement besides its clinicians, who hear it as sent.
+#[derive(Debug)]
+pub enum Audience {
+    Everyone,
+    CliniciansOnly,
+    /// Patients and guests hear this message instead (a redacted form of the same news).
+    OthersHear(Box<ServerMsg>),
 }
 
 /// The live rooms of this process.
@@ -125,9 +134,9 @@ impl Hub {
     }
 
     /// Tells the call of `room_id`, if one is running, about `msg`.
-    pub async fn announce(&self, room_id: &RoomId, msg: ServerMsg, clinicians_only: bool) {
+    pub async fn announce(&self, room_id: &RoomId, msg: ServerMsg, audience: Audience) {
         if let Some(room) = self.live(room_id) {
-            let _ = room.send(Command::Announce { msg: Box::new(msg), clinicians_only }).await;
+            let _ = room.send(Command::Announce { msg: Box::new(msg), audience }).await;
         }
     }
 

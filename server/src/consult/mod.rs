@@ -213,7 +213,12 @@ pub async fn page(
             })
             .collect()
     });
-    let img_i18n = format!("{{\"img\":{},\"fact\":{}}}", page.tr.json("img."), page.tr.json("fact."));
+    let img_i18n = format!(
+        "{{\"img\":{},\"fact\":{},\"labels\":{}}}",
+        page.tr.json("img."),
+        page.tr.json("fact."),
+        state.diagnosis.registry.label_names_json(page.tr.0)
+    );
     let ended_ms = db::ended_at(&state.db, &id).await?;
     let tz = crate::web::time::zone(user.as_ref().map_or("UTC", |u| u.timezone.as_str()));
     let ended = ended_ms

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::access::RoomRole;
-use super::hub::{Command, Conn, Outbound};
+use super::hub::{Audience, Command, Conn, Outbound};
 use super::protocol::{ChatLine, ClientMsg, Peer, ServerMsg};
 use crate::db::{Db, now_ms};
 use crate::ids::{PeerId, RoomId, UserId};
@@ -86,13 +86,14 @@ impl Room {
                     let _ =
                         reply.send(self.conns.iter().any(|m| m.admitted && m.conn.peer.user_id == user_id));
                 }
-                Command::Announce { msg, clinicians_only } => {
-                    for m in self
-                        .conns
-                        .iter()
-                        .filter(|m| m.admitted && (!clinicians_only || m.conn.role.is_clinical()))
-                    {
-                        self.send(&m.conn.peer.id, (*msg).clone());
+                Command::Announce { msg, audience } => {
+                    for m in self.conns.iter().filter(|m| m.admitted) {
+                        let heard = match (&audience, m.conn.role.is_clinical()) {
+                            (_, true) | (Audience::Everyone, false) => &msg,
+                            (Audience::OthersHear(theirs), false) => theirs,
+                            (Audience::CliniciansOnly, false) => continue,
+                        };
+                        self.send(&m.conn.peer.id, (**heard).clone());
                     }
                 }
                 Command::Message { id, msg } => {

@@ -12,9 +12,9 @@ use crate::ids::RoomId;
 /// News about a room's findings.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A finding started, finished or was signed off. Only clinicians hear of one that no
-    /// clinician has signed off.
-    Finding { finding: Box<FindingView>, clinicians_only: bool },
+    /// A finding started, finished or was signed off. Clinicians hear all of it; patients and
+    /// guests hear only of a signed-off one, in [`FindingView::for_patients`]'s form.
+    Finding { finding: Box<FindingView> },
     /// How far a running analysis is (0 to 1), for the room's clinicians.
     Progress { id: String, progress: f32 },
 }

@@ -141,6 +141,26 @@ impl FindingView {
     pub fn signed_off(&self) -> bool {
         self.decision.is_some()
     }
+
+    /// What a patient or guest is shown of a signed-off finding: the clinician's decision and,
+    /// unless it was rejected, the heatmap. The model's internals (probabilities, the facts it
+    /// assumed, hashes, errors) stay with clinicians.
+    pub fn for_patients(mut self) -> FindingView {
+        self.predictions = None;
+        self.defaulted.clear();
+        self.facts.clear();
+        self.model_sha256 = None;
+        self.error = None;
+        if !self.shows_heatmap_to_patients() {
+            self.heatmap_url = None;
+        }
+        self
+    }
+
+    /// A rejected finding's explanation explains nothing a clinician stands behind.
+    pub fn shows_heatmap_to_patients(&self) -> bool {
+        self.decision.as_ref().is_some_and(|d| d.outcome != FindingStatus::Rejected)
+    }
 }
 
 pub const COLUMNS: &str = "id, image_id, room_id, model, model_version, model_sha256, input_sha256, frame, facts, defaulted, status, predictions, heatmap_sha256, error, requested_at, completed_at, decided_by_name, decided_at, decision_label, decision_note";
@@ -307,11 +327,8 @@ pub async fn start(
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
     let (started, _) = find(state, &id).await?;
-    (state.events.diagnosis)(
-        RoomId::new(room_id),
-        RoomEvent::Finding { finding: Box::new(started.clone()), clinicians_only: true },
-    )
-    .await;
+    (state.events.diagnosis)(RoomId::new(room_id), RoomEvent::Finding { finding: Box::new(started.clone()) })
+        .await;
 
     let state = state.clone();
     let room = RoomId::new(room_id);
@@ -346,11 +363,7 @@ pub async fn start(
             tracing::error!(finding = %id, error = %e, "recording a finding");
         }
         if let Ok((done, _)) = find(&state, &id).await {
-            (state.events.diagnosis)(
-                room.clone(),
-                RoomEvent::Finding { finding: Box::new(done), clinicians_only: true },
-            )
-            .await;
+            (state.events.diagnosis)(room.clone(), RoomEvent::Finding { finding: Box::new(done) }).await;
         }
     });
     Ok(started)
@@ -426,6 +439,7 @@ pub struct RecordEntry {
     pub frame: u32,
     pub model: String,
     pub outcome: String,
+    /// The label settled on, named in the reader's language.
     pub label: String,
     pub note: String,
     pub by: String,
@@ -436,7 +450,7 @@ pub struct RecordEntry {
 /// The signed-off findings of a room, oldest first (the record never shows unsigned ones),
 /// with times in `tz`.
 pub async fn record_for_room(
-    db: &crate::db::Db,
+    state: &AppState,
     room_id: &str,
     tz: &jiff::tz::TimeZone,
     tr: &crate::web::i18n::Tr,
@@ -447,8 +461,9 @@ pub async fn record_for_room(
          WHERE f.room_id = $1 AND f.status IN ('accepted', 'amended', 'rejected') ORDER BY f.decided_at, f.id",
     )
     .bind(room_id)
-    .fetch_all(db.read())
+    .fetch_all(state.db.read())
     .await?;
+    let registry = &state.diagnosis.registry;
     rows.iter()
         .map(|r| {
             let at: i64 = r.try_get::<Option<i64>, _>("decided_at")?.unwrap_or_default();
@@ -465,17 +480,15 @@ pub async fn record_for_room(
             let info: String = r.try_get("info")?;
             let frames = serde_json::from_str::<crate::imaging::DicomInfo>(&info).map_or(1, |d| d.frames);
             let frame = u32::try_from(r.try_get::<i64, _>("frame")?).unwrap_or(0);
+            let model: String = r.try_get("model")?;
+            let label = r.try_get::<Option<String>, _>("decision_label")?.unwrap_or_default();
             Ok(RecordEntry {
                 image,
                 case,
                 frame: if frames > 1 { frame + 1 } else { 0 },
-                model: format!(
-                    "{} {}",
-                    r.try_get::<String, _>("model")?,
-                    r.try_get::<String, _>("model_version")?
-                ),
+                label: if label.is_empty() { label } else { registry.label_name(&model, &label, tr.0) },
+                model: format!("{model} {}", r.try_get::<String, _>("model_version")?),
                 outcome: r.try_get("status")?,
-                label: r.try_get::<Option<String>, _>("decision_label")?.unwrap_or_default(),
                 note: r.try_get::<Option<String>, _>("decision_note")?.unwrap_or_default(),
                 by: r.try_get::<Option<String>, _>("decided_by_name")?.unwrap_or_default(),
                 at,

@@ -94,7 +94,8 @@ pub async fn room_findings(
 }
 
 /// One finding, with the same visibility rule as the room's list. Unsigned findings are 404
-/// for patients and guests: they do not learn that one exists.
+/// for patients and guests: they do not learn that one exists; signed-off ones reach them in
+/// their form ([`FindingView::for_patients`]), and a rejected one's heatmap not at all.
 async fn visible(
     state: &AppState,
     user: Option<CurrentUser>,
@@ -106,10 +107,14 @@ async fn visible(
     let (finding, heatmap) = findings::find(state, id).await?;
     let (who, actor) = member(state, user, headers, &finding.room_id, addr).await?;
     let clinical = who.access.role.is_clinical();
-    if !clinical && !finding.signed_off() {
+    if clinical {
+        return Ok((finding, heatmap, actor, clinical));
+    }
+    if !finding.signed_off() {
         return Err(AppError::NotFound("finding"));
     }
-    Ok((finding, heatmap, actor, clinical))
+    let heatmap = heatmap.filter(|_| finding.shows_heatmap_to_patients());
+    Ok((finding.for_patients(), heatmap, actor, clinical))
 }
 
 #[utoipa::path(get, path = "/api/v1/findings/{id}", tag = "diagnosis", params(("id" = String, Path)),

@@ -151,9 +151,20 @@ pub enum OutputKind {
 #[serde(deny_unknown_fields)]
 pub struct Label {
     pub id: String,
+    /// The label's name in English, the fallback for every language.
     pub name: String,
+    /// The name in other interface languages, by language code (`{"zh": "黑色素瘤"}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub malignant: Option<bool>,
+}
+
+impl Label {
+    /// The name a reader of `lang` sees: the manifest's name in that language, else English.
+    pub fn name_in(&self, lang: crate::web::i18n::Lang) -> &str {
+        self.names.get(lang.code()).map_or(&self.name, String::as_str)
+    }
 }
 
 /// How a finding is explained.
@@ -223,6 +234,13 @@ impl Manifest {
         }
         if self.labels.is_empty() {
             return Err("labels are empty".into());
+        }
+        for l in &self.labels {
+            if l.name.trim().is_empty()
+                || l.names.iter().any(|(k, v)| k.trim().is_empty() || v.trim().is_empty())
+            {
+                return Err(format!("label {:?}: names must not be empty", l.id));
+            }
         }
         match &self.explanation {
             Explanation::Occlusion { patch, stride } if *patch == 0 || *stride == 0 => {
@@ -399,6 +417,18 @@ mod tests {
         assert_eq!(m.suits(Kind::Png, None).unwrap_err(), "m is made for DICOM CT, not a photograph");
         m.accepts = Some(Accepts { photos: false, dicom_modalities: vec![] });
         assert!(m.check("m").is_err(), "a model that takes nothing is a manifest error");
+    }
+
+    #[test]
+    fn labels_are_named_in_the_readers_language_else_in_english() {
+        let mut m = skin();
+        m.labels[0].names = BTreeMap::from([("zh".into(), "甲".into())]);
+        assert_eq!(m.labels[0].name_in(crate::web::i18n::Lang::Zh), "甲");
+        assert_eq!(m.labels[0].name_in(crate::web::i18n::Lang::En), "A");
+        m.labels[0].names.clear();
+        assert_eq!(m.labels[0].name_in(crate::web::i18n::Lang::Zh), "A", "no Chinese name: English");
+        m.labels[0].names = BTreeMap::from([("zh".into(), " ".into())]);
+        assert!(m.check("m").unwrap_err().contains("names must not be empty"));
     }
 
     #[test]

@@ -159,6 +159,28 @@ impl Registry {
         self.models.get(name).ok_or_else(|| DiagnosisError::UnknownModel(name.to_string()))
     }
 
+    /// The name of label `id` of `model` in `lang`. What the registry does not know (a model
+    /// since removed, a clinician's own words in an amendment) is shown as it was stored.
+    pub fn label_name(&self, model: &str, id: &str, lang: crate::web::i18n::Lang) -> String {
+        self.models
+            .get(model)
+            .and_then(|m| m.manifest.labels.iter().find(|l| l.id == id))
+            .map_or_else(|| id.to_string(), |l| l.name_in(lang).to_string())
+    }
+
+    /// Every model's label names in `lang`, `{model: {label id: name}}`, as JSON safe inside a
+    /// `<script>` element: the room's scripts name labels with it for every role.
+    pub fn label_names_json(&self, lang: crate::web::i18n::Lang) -> String {
+        let names: BTreeMap<&str, BTreeMap<&str, &str>> = self
+            .models
+            .iter()
+            .map(|(name, m)| {
+                (name.as_str(), m.manifest.labels.iter().map(|l| (l.id.as_str(), l.name_in(lang))).collect())
+            })
+            .collect();
+        serde_json::to_string(&names).unwrap_or_default().replace('<', "\\u003c")
+    }
+
     /// Loads every model now (blocking): the warm-up after start, and the command line.
     pub fn load_all(&self) {
         for model in self.models.values() {

@@ -143,7 +143,7 @@ pub async fn decide(
     // Signed off: the whole room sees it now.
     (state.events.diagnosis)(
         RoomId::new(done.room_id.as_str()),
-        RoomEvent::Finding { finding: Box::new(done.clone()), clinicians_only: false },
+        RoomEvent::Finding { finding: Box::new(done.clone()) },
     )
     .await;
     Ok(done)
@@ -158,8 +158,12 @@ pub async fn in_room(
     room_id: &str,
 ) -> Result<Vec<FindingView>> {
     let clinical = who.access.role.is_clinical();
-    let list: Vec<FindingView> =
-        db::in_room(&state.db, room_id).await?.into_iter().filter(|f| clinical || f.signed_off()).collect();
+    let list: Vec<FindingView> = db::in_room(&state.db, room_id)
+        .await?
+        .into_iter()
+        .filter(|f| clinical || f.signed_off())
+        .map(|f| if clinical { f } else { f.for_patients() })
+        .collect();
     let patient = room_patient(state, room_id, None).await?;
     let event = Event::new("finding.list").object("room", room_id).patient(patient.as_deref());
     audit::record_read(&state.db, actor, event).await?;

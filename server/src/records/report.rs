@@ -56,7 +56,7 @@ pub async fn build(state: &AppState, user: &CurrentUser, addr: &str, id: &str, t
     let tz = zone(&user.timezone);
     let at = |ms: i64| moment(jiff::Timestamp::from_millisecond(ms).unwrap_or_default(), &tz, tr);
     let outcomes = super::outcomes::db::for_review(&mut *state.db.acquire().await?, id).await?;
-    let findings = crate::diagnosis::findings::record_for_room(&state.db, &review.room_id, &tz, tr).await?;
+    let findings = crate::diagnosis::findings::record_for_room(state, &review.room_id, &tz, tr).await?;
     let cases = review
         .cases
         .iter()

@@ -115,7 +115,7 @@ pub async fn detail(
         _ => None,
     };
     let findings =
-        crate::diagnosis::findings::record_for_room(&state.db, &a.room_id, &zone(&user.timezone), &page.tr)
+        crate::diagnosis::findings::record_for_room(&state, &a.room_id, &zone(&user.timezone), &page.tr)
             .await?;
     let note = crate::records::notes::pages::on_page(&state, &user, &addr, &a, &page.tr).await?;
     let left =

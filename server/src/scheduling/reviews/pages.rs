@@ -232,7 +232,7 @@ async fn review_page(
         Vec::new()
     };
     let tz = zone(&user.timezone);
-    let findings = crate::diagnosis::findings::record_for_room(&state.db, &r.room_id, &tz, &page.tr).await?;
+    let findings = crate::diagnosis::findings::record_for_room(state, &r.room_id, &tz, &page.tr).await?;
     let cases = crate::records::outcomes::pages::cases(state, user, addr, &r, &page.tr).await?;
     let attendance = crate::records::attendance::lines(
         &crate::records::attendance::list(&state.db, &r.id).await?,
