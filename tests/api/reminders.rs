@@ -1,5 +1,6 @@
 //! The reminder outbox: rows written with the booking, sent once over real SMTP, retried on
-//! failure, recorded when no mail server is configured.
+//! failure, recorded when no mail server is configured; and the notices of a booking, move or
+//! cancellation, sent at once with the calendar entry attached.
 
 use consilium::accounts::model::Role;
 use consilium::scheduling::reminders::{Mailer, run_due};
@@ -9,8 +10,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Row;
 
+/// The reminders (not the notices) of an object: recipient, status, minutes before the start.
 async fn rows(app: &TestApp, object_id: &str) -> Vec<(String, String, i64)> {
-    sqlx::query("SELECT recipient_id, status, offset_minutes FROM reminders WHERE object_id = $1 ORDER BY offset_minutes, recipient_id")
+    sqlx::query("SELECT recipient_id, status, offset_minutes FROM reminders WHERE object_id = $1 AND kind = 'appointment' ORDER BY offset_minutes, recipient_id")
         .bind(object_id)
         .fetch_all(app.state.db.read())
         .await
@@ -18,6 +20,11 @@ async fn rows(app: &TestApp, object_id: &str) -> Vec<(String, String, i64)> {
         .iter()
         .map(|r| (r.get("recipient_id"), r.get("status"), r.get("offset_minutes")))
         .collect()
+}
+
+/// Sends the booking's notices (due at once), so that what follows is about reminders alone.
+async fn notices_sent(app: &TestApp, mailer: &Mailer) {
+    assert_eq!(run_due(&app.state, mailer).await.unwrap(), 2, "the booking's notices, to patient and doctor");
 }
 
 /// Books a slot at least two days ahead; returns the appointment.
@@ -100,10 +107,11 @@ async fn due_reminders_are_emailed_once_in_the_recipients_language() {
     let (a, _, patient) = booked(&app).await;
     let id = a["id"].as_str().unwrap();
     app.send_json(Method::PATCH, "/api/v1/me", Some(&patient.token), &json!({"locale": "zh"})).await;
-    make_due(&app, id).await;
     let mailer = Mailer::from_config(&app.state.config).unwrap();
+    notices_sent(&app, &mailer).await;
+    make_due(&app, id).await;
     assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
-    let mail = sink.messages();
+    let mail = sink.messages().split_off(2);
     assert_eq!(mail.len(), 4, "{mail:?}");
     let bodies: Vec<String> = mail.iter().map(|m| body_text(m)).collect();
     assert!(
@@ -139,7 +147,7 @@ async fn due_reminders_are_emailed_once_in_the_recipients_language() {
     }
     assert!(rows(&app, id).await.iter().all(|x| x.1 == "sent"));
     assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 0, "never sent twice");
-    assert_eq!(sink.messages().len(), 4);
+    assert_eq!(sink.messages().len(), 6);
 }
 
 #[tokio::test]
@@ -150,7 +158,7 @@ async fn an_unreachable_mail_server_means_a_retry_later_not_a_loss() {
     let id = a["id"].as_str().unwrap();
     make_due(&app, id).await;
     let mailer = Mailer::from_config(&app.state.config).unwrap();
-    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 6, "two notices and four reminders");
     let r = sqlx::query("SELECT status, attempts, due_at, last_error FROM reminders WHERE object_id = $1 AND status <> 'cancelled'")
         .bind(id)
         .fetch_all(app.state.db.read())
@@ -170,8 +178,9 @@ async fn without_a_mail_server_reminders_are_recorded() {
     let app = consilium_tests::spawn_app().await;
     let (a, _, _) = booked(&app).await;
     let id = a["id"].as_str().unwrap();
-    make_due(&app, id).await;
     let mailer = Mailer::from_config(&app.state.config).unwrap();
+    notices_sent(&app, &mailer).await;
+    make_due(&app, id).await;
     assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 4);
     assert!(rows(&app, id).await.iter().all(|x| x.1 == "logged"));
 }
@@ -239,4 +248,149 @@ async fn the_reminder_worker_stops_with_the_server() {
         "{:?}",
         rows(&app, &id).await
     );
+}
+
+/// The one attachment of a notice, as Python's `email` reads it: the calendar file.
+fn calendar_of(m: &Value) -> String {
+    let parts = m["parts"].as_array().unwrap();
+    let ics: Vec<&Value> = parts.iter().filter(|p| p["content_type"] == "text/calendar").collect();
+    assert_eq!(ics.len(), 1, "{m}");
+    assert_eq!(ics[0]["filename"], "consultation.ics");
+    assert_eq!(ics[0]["disposition"], "attachment");
+    assert_eq!((ics[0]["charset"].as_str(), ics[0]["method"].as_str()), (Some("utf-8"), Some("PUBLISH")));
+    let text = ics[0]["text"].as_str().unwrap().to_string();
+    let parsed: icalendar::Calendar = text.parse().expect("the attachment parses as iCalendar");
+    assert_eq!(parsed.components.len(), 1, "{text}");
+    text
+}
+
+#[tokio::test]
+async fn booking_moving_and_cancelling_are_confirmed_at_once_with_the_calendar_entry() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{}", sink.port));
+        c.public_url = Some("https://clinic.example".into());
+    })
+    .await;
+    let (a, doctor, patient) = booked(&app).await;
+    let id = a["id"].as_str().unwrap();
+    // The patient reads Chinese in Shanghai; the doctor English in Berlin.
+    let me = |token: &str, body: Value| {
+        let app = &app;
+        let token = token.to_string();
+        async move { app.send_json(Method::PATCH, "/api/v1/me", Some(&token), &body).await }
+    };
+    me(&patient.token, json!({"locale": "zh", "timezone": "Asia/Shanghai"})).await;
+    me(&doctor.token, json!({"locale": "en", "timezone": "Europe/Berlin"})).await;
+    let mailer = Mailer::from_config(&app.state.config).unwrap();
+    let mut seen = 0;
+    // Runs the outbox once and returns what it sent, each message as a mail program reads it,
+    // the patient's first.
+    let mut send = || {
+        let (app, mailer, sink) = (&app, &mailer, &sink);
+        let patient_email = patient.email.clone();
+        let from = seen;
+        seen += 2;
+        async move {
+            assert_eq!(run_due(&app.state, mailer).await.unwrap(), 2, "one notice each, at once");
+            let mut raw = sink.messages().split_off(from);
+            assert_eq!(raw.len(), 2);
+            raw.sort_by_key(|m| !m.contains(&patient_email));
+            raw.iter().map(|m| mail(m)).collect::<Vec<Value>>()
+        }
+    };
+    let start = |a: &Value| -> jiff::Timestamp { a["starts_at"].as_str().unwrap().parse().unwrap() };
+    let dtstart = |a: &Value| format!("DTSTART:{}", start(a).strftime("%Y%m%dT%H%M%SZ"));
+
+    let booked_mail = send().await;
+    let link = format!("https://clinic.example/appointments/{id}");
+    for (m, zh) in booked_mail.iter().zip([true, false]) {
+        assert_eq!(m["mime_version"], "1.0", "{m}");
+        assert_eq!(m["content_type"], "multipart/mixed");
+        assert_eq!(m["defects"], json!([]));
+        assert_eq!(m["content_language"], if zh { "zh-CN" } else { "en" });
+        let types: Vec<&str> =
+            m["parts"].as_array().unwrap().iter().map(|p| p["content_type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["text/plain", "text/html", "text/calendar"]);
+        let text = m["parts"][0]["text"].as_str().unwrap();
+        assert!(text.contains(&link), "{text}");
+        let ics = calendar_of(m);
+        assert!(ics.contains(&format!("UID:appointment-{id}@consilium")) && ics.contains("STATUS:CONFIRMED"));
+        assert!(ics.contains(&dtstart(&a)) && ics.contains("SEQUENCE:0"), "{ics}");
+    }
+    let (to_patient, to_doctor) = (&booked_mail[0], &booked_mail[1]);
+    let patient_text = to_patient["parts"][0]["text"].as_str().unwrap();
+    let doctor_text = to_doctor["parts"][0]["text"].as_str().unwrap();
+    // Each reads the time in their own zone, the zone named.
+    let local =
+        |tz: &str| start(&a).to_zoned(jiff::tz::TimeZone::get(tz).unwrap()).strftime("%H:%M").to_string();
+    assert!(
+        patient_text.contains("您的会诊已预约") && patient_text.contains(&local("Asia/Shanghai")),
+        "{patient_text}"
+    );
+    assert!(to_patient["subject"].as_str().unwrap().starts_with("已预约"), "{to_patient}");
+    assert!(
+        doctor_text.contains("Your consultation is booked") && doctor_text.contains(&local("Europe/Berlin"))
+    );
+    assert!(doctor_text.contains(&patient.user.name), "the doctor is told whom: {doctor_text}");
+
+    // Moved: the same calendar entry, later SEQUENCE, new time.
+    let slots = crate::scheduling::slots(&app, &patient.token, &doctor.user.id, "UTC").await;
+    let to = slots.last().unwrap();
+    let (s, moved) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            Some(&patient.token),
+            &json!({"starts_at": to["starts_at"], "reason": "later"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    let moved_mail = send().await;
+    assert!(moved_mail[1]["parts"][0]["text"].as_str().unwrap().contains("moved to a new time"));
+    let ics = calendar_of(&moved_mail[0]);
+    assert!(
+        ics.contains(&dtstart(&moved))
+            && ics.contains("SEQUENCE:1")
+            && ics.contains(&format!("UID:appointment-{id}@consilium")),
+        "{ics}"
+    );
+
+    // Cancelled: the entry struck through.
+    let (s, _) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/appointments/{id}/cancel"),
+            Some(&doctor.token),
+            &json!({"reason": "doctor ill"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let cancelled_mail = send().await;
+    assert!(cancelled_mail[0]["parts"][0]["text"].as_str().unwrap().contains("此次会诊已取消"));
+    for m in &cancelled_mail {
+        let ics = calendar_of(m);
+        assert!(ics.contains("STATUS:CANCELLED") && ics.contains("SEQUENCE:2"), "{ics}");
+    }
+    assert_eq!(
+        run_due(&app.state, &mailer).await.unwrap(),
+        0,
+        "nothing twice, no reminder of a cancelled visit"
+    );
+
+    // Booked and cancelled before the outbox ran: only the cancellation goes out, not a
+    // confirmation of a visit that no longer takes place.
+    let (a2, _, p2) = booked(&app).await;
+    let id2 = a2["id"].as_str().unwrap();
+    app.send_json(
+        Method::POST,
+        &format!("/api/v1/appointments/{id2}/cancel"),
+        Some(&p2.token),
+        &json!({"reason": "x"}),
+    )
+    .await;
+    assert_eq!(run_due(&app.state, &mailer).await.unwrap(), 2);
+    let last: Vec<Value> = sink.messages().split_off(6).iter().map(|m| mail(m)).collect();
+    assert_eq!(last.len(), 2);
+    assert!(last.iter().all(|m| calendar_of(m).contains("STATUS:CANCELLED")), "{last:?}");
 }

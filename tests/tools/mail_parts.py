@@ -1,6 +1,6 @@
 """Parses one e-mail message (stdin) with Python's `email` package, as a mail program would,
 and prints what the tests check as JSON: the MIME headers, the decoded subject and each part's
-type, charset and decoded text."""
+type, charset, decoded text and, for attachments, file name and `method` parameter."""
 import email
 import email.policy
 import json
@@ -15,6 +15,9 @@ for part in msg.walk():
         "content_type": part.get_content_type(),
         "charset": part.get_content_charset(),
         "text": part.get_content(),
+        "filename": part.get_filename(),
+        "disposition": part.get_content_disposition(),
+        "method": part.get_param("method"),
     })
 print(json.dumps({
     "mime_version": msg.get("MIME-Version"),

@@ -234,19 +234,21 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
 /// one file for both engines; where the engines' SQL differs (triggers), a migration has one
 /// file per engine under the same version.
 pub fn migrator(engine: Engine) -> Migrator {
-    let (frozen, outcomes_frozen, review_record) = match engine {
+    let (frozen, outcomes_frozen, review_record, booking_notices) = match engine {
         Engine::Sqlite => (
             include_str!("../../../migrations/0012_notes_frozen.sqlite.sql"),
             include_str!("../../../migrations/0014_case_outcomes_frozen.sqlite.sql"),
             include_str!("../../../migrations/0017_review_record.sqlite.sql"),
+            include_str!("../../../migrations/0023_booking_notices.sqlite.sql"),
         ),
         Engine::Postgres => (
             include_str!("../../../migrations/0012_notes_frozen.postgres.sql"),
             include_str!("../../../migrations/0014_case_outcomes_frozen.postgres.sql"),
             include_str!("../../../migrations/0017_review_record.postgres.sql"),
+            include_str!("../../../migrations/0023_booking_notices.postgres.sql"),
         ),
     };
-    let sources: [(i64, &str, &'static str); 22] = [
+    let sources: [(i64, &str, &'static str); 23] = [
         (1, "foundation", include_str!("../../../migrations/0001_foundation.sql")),
         (2, "scheduling", include_str!("../../../migrations/0002_scheduling.sql")),
         (3, "reviews", include_str!("../../../migrations/0003_reviews.sql")),
@@ -269,6 +271,7 @@ pub fn migrator(engine: Engine) -> Migrator {
         (20, "room_attendance", include_str!("../../../migrations/0020_room_attendance.sql")),
         (21, "person_identifiers", include_str!("../../../migrations/0021_person_identifiers.sql")),
         (22, "fhir_search", include_str!("../../../migrations/0022_fhir_search.sql")),
+        (23, "booking_notices", booking_notices),
     ];
     Migrator::with_migrations(
         sources

@@ -58,7 +58,18 @@ pub fn review_event(r: &super::reviews::model::Review) -> Option<Event> {
 
 /// A VCALENDAR around events.
 pub fn calendar(events: &[Event]) -> String {
+    around(Calendar::new(), events)
+}
+
+/// A VCALENDAR of `events` to attach to a mail: METHOD:PUBLISH (RFC 5546), which calendar
+/// programs import, or update by UID and SEQUENCE, without an invitation's replies.
+pub fn publish(events: &[Event]) -> String {
     let mut c = Calendar::new();
+    c.append_property(("METHOD", "PUBLISH"));
+    around(c, events)
+}
+
+fn around(mut c: Calendar, events: &[Event]) -> String {
     c.name("Consilium");
     for e in events {
         c.push(e.clone());

@@ -6,6 +6,7 @@ pub mod db;
 pub mod feed;
 pub mod handlers;
 pub mod ics;
+pub mod messages;
 pub mod model;
 pub mod pages;
 pub mod reminders;

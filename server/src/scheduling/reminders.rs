@@ -1,13 +1,16 @@
 //! Reminders and notices through a transactional outbox. Booking, moving and cancelling write
-//! or cancel rows in the same transaction as the change, as signing a case outcome writes a
-//! notice for the clinician it names (kind `outcome`, due at once); a background worker claims due rows one at a
-//! time (`pending` → `sending`, so two workers never send the same one), emails them over SMTP
-//! when `CONSILIUM_SMTP_URL` is set or records them (`logged`) otherwise, and retries failures
-//! with back-off, giving up after [`MAX_ATTEMPTS`].
+//! or cancel rows in the same transaction as the change: reminders before the start, and a
+//! notice due at once for the patient and the doctor ([`tell`]); signing a case outcome writes
+//! a notice for the clinician it names (kind `outcome`). A background worker claims due rows
+//! one at a time (`pending` → `sending`, so two workers never send the same one), emails them
+//! over SMTP when `CONSILIUM_SMTP_URL` is set or records them (`logged`) otherwise, and retries
+//! failures with back-off, giving up after [`MAX_ATTEMPTS`]. What each kind says is in
+//! [`super::messages`].
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::{AnyConnection, Row};
 
@@ -16,7 +19,8 @@ use crate::accounts::model::Lang;
 use crate::db::{new_id, now_ms};
 use crate::error::Result;
 use crate::web::i18n::Tr;
-use crate::web::time::{moment, zone};
+
+use super::messages::{self, Mail, Notice, Recipient};
 
 /// Minutes before the start at which reminders go out: 24 hours and 15 minutes.
 pub const OFFSETS: [i64; 2] = [24 * 60, 15];
@@ -61,7 +65,7 @@ pub async fn queue(
         .collect();
     let sql = format!(
         "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
-         VALUES {} ON CONFLICT (object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
+         VALUES {} ON CONFLICT (kind, object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
         values.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -73,13 +77,15 @@ pub async fn queue(
 }
 
 /// Queues one notice due now: `kind` `outcome` tells `recipient` of the signed case outcome
-/// `object_id`. Written in the caller's transaction.
+/// `object_id`. Written in the caller's transaction. The same notice queued again in the same
+/// millisecond after it was cancelled (moved, then moved back) is revived, not lost.
 pub async fn notify(conn: &mut AnyConnection, kind: &str, object_id: &str, recipient: &str) -> Result<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
          VALUES ($1, $2, $3, $4, 0, $5, 'pending', 0, $5)
-         ON CONFLICT (object_id, recipient_id, offset_minutes, due_at) DO NOTHING",
+         ON CONFLICT (kind, object_id, recipient_id, offset_minutes, due_at)
+         DO UPDATE SET status = 'pending' WHERE reminders.status = 'cancelled'",
     )
     .bind(new_id())
     .bind(kind)
@@ -88,6 +94,16 @@ pub async fn notify(conn: &mut AnyConnection, kind: &str, object_id: &str, recip
     .bind(now)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Tells the patient and the doctor of appointment `id` that it was booked, moved or
+/// cancelled (with the calendar entry attached). Call after [`cancel`] on a move or a
+/// cancellation, which withdraws notices not sent yet.
+pub async fn tell(conn: &mut AnyConnection, notice: Notice, id: &str, people: [&str; 2]) -> Result<()> {
+    for person in people {
+        notify(conn, notice.kind(), id, person).await?;
+    }
     Ok(())
 }
 
@@ -154,6 +170,7 @@ struct Due {
     id: String,
     kind: String,
     object_id: String,
+    recipient_id: String,
     attempts: i64,
     email: String,
     name: String,
@@ -164,7 +181,7 @@ struct Due {
 /// Sends (or records) every due reminder once; returns how many were handled.
 pub async fn run_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
     let rows = sqlx::query(
-        "SELECT r.id, r.kind, r.object_id, r.attempts, u.email, u.name, u.timezone, u.locale
+        "SELECT r.id, r.kind, r.object_id, r.recipient_id, r.attempts, u.email, u.name, u.timezone, u.locale
          FROM reminders r JOIN users u ON u.id = r.recipient_id
          WHERE r.status = 'pending' AND r.due_at <= $1 ORDER BY r.due_at LIMIT $2",
     )
@@ -178,6 +195,7 @@ pub async fn run_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
             id: r.try_get("id")?,
             kind: r.try_get("kind")?,
             object_id: r.try_get("object_id")?,
+            recipient_id: r.try_get("recipient_id")?,
             attempts: r.try_get("attempts")?,
             email: r.try_get("email")?,
             name: r.try_get("name")?,
@@ -196,9 +214,11 @@ pub async fn run_due(state: &AppState, mailer: &Mailer) -> Result<usize> {
             continue;
         }
         handled += 1;
-        let outcome = match compose(state, &due).await? {
+        let to =
+            Recipient { id: &due.recipient_id, name: &due.name, timezone: &due.timezone, lang: due.lang() };
+        let outcome = match messages::compose(state, &due.kind, &due.object_id, &to).await? {
             None => Outcome::Obsolete,
-            Some((subject, body)) => deliver(mailer, &due, subject, body).await,
+            Some(mail) => deliver(mailer, &due, mail).await,
         };
         finish(state, &due, outcome).await?;
     }
@@ -212,7 +232,13 @@ enum Outcome {
     Failed(String),
 }
 
-async fn deliver(mailer: &Mailer, due: &Due, subject: String, body: String) -> Outcome {
+impl Due {
+    fn lang(&self) -> Lang {
+        self.locale.as_deref().and_then(Lang::from_code).unwrap_or(Lang::En)
+    }
+}
+
+async fn deliver(mailer: &Mailer, due: &Due, mail: Mail) -> Outcome {
     match mailer {
         Mailer::Record => {
             tracing::info!(reminder = %due.id, kind = %due.kind, "reminder recorded (no SMTP configured)");
@@ -224,15 +250,22 @@ async fn deliver(mailer: &Mailer, due: &Due, subject: String, body: String) -> O
                     Ok(m) => m,
                     Err(e) => return Outcome::Failed(format!("recipient address: {e}")),
                 };
-            let lang = Lang::from_code(due.locale.as_deref().unwrap_or("en")).unwrap_or(Lang::En);
             // MIME: a plain-text and an HTML alternative, both UTF-8 (lettre writes
-            // MIME-Version, the charset and a transfer encoding mail programs decode).
+            // MIME-Version, the charset and a transfer encoding mail programs decode), and
+            // beside them the calendar file when there is one.
+            let text = MultiPart::alternative_plain_html(mail.body.clone(), html_of(&mail.body));
+            let content = match mail.calendar {
+                None => text,
+                Some(ics) => MultiPart::mixed()
+                    .multipart(text)
+                    .singlepart(Attachment::new("consultation.ics".into()).body(ics, calendar_type())),
+            };
             let built = Message::builder()
                 .from(from.clone())
                 .to(to)
-                .subject(subject)
-                .header(ContentLanguage(Tr(lang).html_lang().to_string()))
-                .multipart(MultiPart::alternative_plain_html(body.clone(), html_of(&body)));
+                .subject(mail.subject)
+                .header(ContentLanguage(Tr(due.lang()).html_lang().to_string()))
+                .multipart(content);
             let message = match built {
                 Ok(m) => m,
                 Err(e) => return Outcome::Failed(format!("building the message: {e}")),
@@ -243,6 +276,11 @@ async fn deliver(mailer: &Mailer, due: &Due, subject: String, body: String) -> O
             }
         }
     }
+}
+
+/// `text/calendar` as RFC 6047 attaches it: the method named, UTF-8.
+fn calendar_type() -> ContentType {
+    ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").unwrap_or(ContentType::TEXT_PLAIN)
 }
 
 /// The `Content-Language` of a message: the recipient's language.
@@ -327,71 +365,4 @@ async fn finish(state: &AppState, due: &Due, outcome: Outcome) -> Result<()> {
     };
     state.db.execute(q).await?;
     Ok(())
-}
-
-/// Subject and body in the recipient's language and zone; `None` if the appointment or review
-/// no longer takes place.
-async fn compose(state: &AppState, due: &Due) -> Result<Option<(String, String)>> {
-    let tr = Tr(due.locale.as_deref().and_then(Lang::from_code).unwrap_or(Lang::En));
-    let tz = zone(&due.timezone);
-    let base = state.config.base_url();
-    let mut conn = state.db.acquire().await?;
-    if due.kind == "outcome" {
-        return outcome_notice(&mut conn, due, &tr, &base).await;
-    }
-    let (what, start_ms, link) = if due.kind == "appointment" {
-        match super::db::appointment(&mut conn, &due.object_id).await? {
-            Some(a) if a.status == super::model::Status::Booked => (
-                format!("{} · {} / {}", tr.t("ics.consultation"), a.doctor_name, a.patient_name),
-                a.starts_ms,
-                format!("{base}/appointments/{}", a.id),
-            ),
-            _ => return Ok(None),
-        }
-    } else {
-        match super::reviews::db::load(&mut conn, &due.object_id).await? {
-            Some(r) if r.status == "scheduled" => match r.time_ms {
-                Some((start, _)) => (r.title.clone(), start, format!("{base}/reviews/{}", r.id)),
-                None => return Ok(None),
-            },
-            _ => return Ok(None),
-        }
-    };
-    let when = jiff::Timestamp::from_millisecond(start_ms).map(|t| moment(t, &tz, &tr)).unwrap_or_default();
-    let subject = format!("{}: {what}, {when}", tr.t("reminder.subject"));
-    let body = format!(
-        "{}\n\n{what}\n{when}\n\n{} {link}\n",
-        tr.t("reminder.greeting").replace("{name}", &due.name),
-        tr.t("reminder.join")
-    );
-    Ok(Some((subject, body)))
-}
-
-/// The notice of a signed case outcome to the clinician it names: the review, the
-/// recommendation and a link; the patient is named only behind the link (mail is not a place
-/// for patient data). `None` if the outcome is gone or not signed.
-async fn outcome_notice(
-    conn: &mut AnyConnection,
-    due: &Due,
-    tr: &Tr,
-    base: &str,
-) -> Result<Option<(String, String)>> {
-    let Some(n) = crate::records::outcomes::db::notice(conn, &due.object_id).await? else {
-        return Ok(None);
-    };
-    let recommendation =
-        n.recommendation.map(|r| crate::records::outcomes::pages::label(tr, r)).unwrap_or("");
-    let subject = format!("{}: {}", tr.t("notice.outcome_subject"), n.review_title);
-    let body = format!(
-        "{}\n\n{}\n\n{}: {}\n{}: {recommendation}\n\n{} {base}/reviews/{}#case-{}\n",
-        tr.t("reminder.greeting").replace("{name}", &due.name),
-        tr.t("notice.outcome_body"),
-        tr.t("notice.review"),
-        n.review_title,
-        tr.t("outcome.recommendation"),
-        tr.t("reminder.join"),
-        n.review_id,
-        n.case_id,
-    );
-    Ok(Some((subject, body)))
 }

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::AnyConnection;
 
 use super::db::{self, AppointmentFilter, NewAppointment};
+use super::messages::Notice;
 use super::model::{Appointment, BookRequest, Doctor, Status, parse_instant, parse_reason};
 use super::reminders;
 use super::slots::{Calendar, Window, free_slots};
@@ -186,6 +187,7 @@ async fn book_once(db: &Db, user: &CurrentUser, addr: &str, req: &BookRequest) -
     let id = appt.id.clone();
     reminders::queue(&mut tx, "appointment", &id, &[&patient_id, &doctor.id], slot.start.as_millisecond())
         .await?;
+    reminders::tell(&mut tx, Notice::Booked, &id, [&patient_id, &doctor.id]).await?;
     audit::record(
         &mut tx,
         &Actor::user(user, addr),
@@ -283,6 +285,7 @@ async fn cancel_once(db: &Db, user: &CurrentUser, addr: &str, id: &str, reason: 
         )));
     }
     reminders::cancel(&mut tx, id).await?;
+    reminders::tell(&mut tx, Notice::Cancelled, id, [&a.patient_id, &a.doctor_id]).await?;
     audit::record(
         &mut tx,
         &Actor::user(user, addr),
@@ -332,6 +335,7 @@ async fn reschedule_once(
     reminders::cancel(&mut tx, id).await?;
     reminders::queue(&mut tx, "appointment", id, &[&a.patient_id, &a.doctor_id], slot.start.as_millisecond())
         .await?;
+    reminders::tell(&mut tx, Notice::Moved, id, [&a.patient_id, &a.doctor_id]).await?;
     let detail = format!("from={} to={}", a.starts_at, slot.start);
     audit::record(
         &mut tx,
