@@ -359,13 +359,42 @@ mod invites {
     #[tokio::test]
     async fn links_respect_the_consultation_time_and_who_may_create_them() {
         let c = consult().await;
+        // The patient lives in Shanghai; her link's times are told in her zone.
+        c.app
+            .send_json(
+                Method::PATCH,
+                "/api/v1/me",
+                Some(&c.patient.token),
+                &json!({"timezone": "Asia/Shanghai"}),
+            )
+            .await;
         let (s, link) = invite(&c, &c.doctor.token, json!({"kind": "patient"})).await;
         assert_eq!(s, 201);
+        assert_eq!(link["timezone"], "Asia/Shanghai", "{link}");
+        let (s, guest_link) = invite(&c, &c.doctor.token, json!({"kind": "guest", "name": "Ana"})).await;
+        assert_eq!(
+            (s, guest_link["timezone"].as_str()),
+            (201, Some("Europe/Berlin")),
+            "a guest's: the creator's zone"
+        );
         assert_eq!(
             open(&c, link["url"].as_str().unwrap()).await.0,
             409,
             "too early: opens 30 minutes before"
         );
+        // Opened early in a browser, the page says when to come back, in her zone and her
+        // language, and reloads by itself; the link stays unused.
+        let path =
+            link["url"].as_str().unwrap().split_once("/join/").map(|(_, t)| format!("/join/{t}")).unwrap();
+        let r = c.app.http.get(c.app.url(&path)).header("accept-language", "zh-CN").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 409);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = r.text().await.unwrap();
+        let opens: jiff::Timestamp = link["not_before"].as_str().unwrap().parse().unwrap();
+        let local =
+            opens.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).strftime("%H:%M").to_string();
+        assert!(html.contains("此链接尚未开放") && html.contains(&local) && html.contains("CST"), "{html}");
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"300\">"), "reloads by itself");
         c.app
             .state
             .db

@@ -48,11 +48,24 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     // A guest link for an interpreter, made in the room (it opens 30 minutes before the
     // consultation; creating it works at any time).
     doctor.fill("#invite-form input[name=name]", "Interpreter Ana").await;
-    doctor.click("#invite-form button").await;
+    doctor.click("#invite-form button[type=submit]").await;
     let shown = doctor
-        .eval("return new Promise(r => setTimeout(() => r(!document.getElementById('invite-link').hidden ? document.getElementById('invite-link').value : document.getElementById('invite-error').textContent), 1500))")
+        .eval("return new Promise(r => setTimeout(() => r(!document.getElementById('invite-result').hidden ? document.getElementById('invite-link').value : document.getElementById('invite-error').textContent), 1500))")
         .await;
     assert!(shown.as_str().unwrap().contains("/join/"), "a link is shown: {shown}");
+    let opens = doctor.eval("return document.getElementById('invite-opens').textContent").await;
+    assert!(
+        opens.as_str().unwrap().starts_with("Opens ") && opens.as_str().unwrap().ends_with("(your time)"),
+        "{opens}"
+    );
+    // And one for the patient herself: no name to type, her time zone.
+    doctor.click("#invite-form input[value=patient]").await;
+    let name_hidden = doctor.eval("return document.getElementById('invite-name').hidden").await;
+    assert_eq!(name_hidden, true, "the patient's link needs no name");
+    doctor.click("#invite-form button[type=submit]").await;
+    doctor.wait_for_text("#invite-opens", "(the patient's time)").await;
+    doctor.eval("document.getElementById('invite-form').scrollIntoView()").await;
+    doctor.screenshot("room-invite-patient-en-desktop").await;
     let Some(patient) = Browser::start_with("zh-CN", PHONE, consilium_tests::browser::FAKE_MEDIA).await
     else {
         return;

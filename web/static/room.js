@@ -364,30 +364,51 @@ renderControls();
 // A reload, or a dropped network, brings a participant who had joined straight back.
 if (sessionStorage.getItem(joinedKey)) join();
 
-// Clinicians create one-time guest links (interpreter, family member) for this room.
+// Clinicians create one-time links for this room: for a guest (interpreter, family member) or,
+// in an appointment's room, for its patient; the link says when it opens and until when it
+// works, in the patient's zone for hers, in the clinician's own for a guest's.
 const inviteForm = $("invite-form");
 if (inviteForm) {
+  const f = inviteForm.elements;
+  const kind = () => (f.kind.value ?? "guest");
+  const it = (key) => inviteForm.dataset["t" + key];
+  const showName = () => {
+    $("invite-name").hidden = kind() === "patient";
+    f.name.required = kind() !== "patient";
+  };
+  inviteForm.addEventListener("change", showName);
+  const when = (iso, timeZone) => {
+    const options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang, { ...options, timeZone }).format(new Date(iso));
+    } catch {
+      return new Intl.DateTimeFormat(document.documentElement.lang, { ...options, timeZone: "UTC" }).format(new Date(iso));
+    }
+  };
   inviteForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = $("invite-error");
-    const link = $("invite-link");
-    const name = inviteForm.elements.name.value.trim();
+    const result = $("invite-result");
+    const request = kind() === "patient" ? { kind: "patient" } : { kind: "guest", name: f.name.value.trim() };
     const response = await fetch(`/api/v1/rooms/${inviteForm.dataset.room}/invites`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ kind: "guest", name }),
+      body: JSON.stringify(request),
     });
     const body = await response.json();
     if (!response.ok) {
       error.textContent = body.error.message;
       error.hidden = false;
-      link.hidden = true;
+      result.hidden = true;
       return;
     }
     error.hidden = true;
-    link.value = body.url;
-    link.hidden = false;
-    link.select();
+    $("invite-link").value = body.url;
+    const whose = kind() === "patient" ? it("TheirTime") : it("YourTime");
+    $("invite-opens").textContent =
+      `${it("Opens")} ${when(body.not_before, body.timezone)}, ${it("Until")} ${when(body.expires_at, body.timezone)} (${whose})`;
+    result.hidden = false;
+    $("invite-link").select();
   });
 }
 

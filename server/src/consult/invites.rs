@@ -50,6 +50,23 @@ pub struct InviteLink {
     /// RFC 3339; the link opens 30 minutes before the consultation.
     pub not_before: String,
     pub expires_at: String,
+    /// The IANA time zone to tell the link's times in: the invited patient's for a patient
+    /// link, the creator's for a guest's (whose zone is not known).
+    pub timezone: String,
+}
+
+/// The patient of an appointment's room, whom a patient link invites.
+pub struct RoomPatient {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+/// When a room's links work, and the patient a patient link is for.
+struct Window {
+    not_before: i64,
+    expires_at: i64,
+    patient: Option<RoomPatient>,
 }
 
 fn mac(secret: &[u8], invite_id: &str) -> String {
@@ -59,19 +76,37 @@ fn mac(secret: &[u8], invite_id: &str) -> String {
     m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The time window of a room: around its appointment or review, else the next 24 hours.
-async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(String, String)>)> {
-    let now = now_ms();
-    if let Some(r) = sqlx::query(
-        "SELECT a.starts_at, a.ends_at, a.patient_id, u.name FROM appointments a JOIN users u ON u.id = a.patient_id
+/// The patient of an appointment's room, if it is one.
+pub async fn room_patient(state: &AppState, room_id: &str) -> Result<Option<RoomPatient>> {
+    Ok(appointment_of(state, room_id).await?.map(|(_, _, p)| p))
+}
+
+async fn appointment_of(state: &AppState, room_id: &str) -> Result<Option<(i64, i64, RoomPatient)>> {
+    let row = sqlx::query(
+        "SELECT a.starts_at, a.ends_at, a.patient_id, u.name, u.timezone FROM appointments a JOIN users u ON u.id = a.patient_id
          WHERE a.room_id = $1",
     )
     .bind(room_id)
     .fetch_optional(state.db.read())
-    .await?
-    {
-        let patient = (r.try_get("patient_id")?, r.try_get("name")?);
-        return Ok((r.try_get::<i64, _>("starts_at")? - EARLY_MS, r.try_get::<i64, _>("ends_at")? + LATE_MS, Some(patient)));
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let patient = RoomPatient {
+        id: r.try_get("patient_id")?,
+        name: r.try_get("name")?,
+        timezone: r.try_get("timezone")?,
+    };
+    Ok(Some((r.try_get("starts_at")?, r.try_get("ends_at")?, patient)))
+}
+
+/// The time window of a room: around its appointment or review, else the next 24 hours.
+async fn window(state: &AppState, room_id: &str) -> Result<Window> {
+    let now = now_ms();
+    if let Some((starts, ends, patient)) = appointment_of(state, room_id).await? {
+        return Ok(Window {
+            not_before: starts - EARLY_MS,
+            expires_at: ends + LATE_MS,
+            patient: Some(patient),
+        });
     }
     if let Some(r) =
         sqlx::query("SELECT starts_at, ends_at FROM reviews WHERE room_id = $1 AND starts_at IS NOT NULL")
@@ -79,13 +114,13 @@ async fn window(state: &AppState, room_id: &str) -> Result<(i64, i64, Option<(St
             .fetch_optional(state.db.read())
             .await?
     {
-        return Ok((
-            r.try_get::<i64, _>("starts_at")? - EARLY_MS,
-            r.try_get::<i64, _>("ends_at")? + LATE_MS,
-            None,
-        ));
+        return Ok(Window {
+            not_before: r.try_get::<i64, _>("starts_at")? - EARLY_MS,
+            expires_at: r.try_get::<i64, _>("ends_at")? + LATE_MS,
+            patient: None,
+        });
     }
-    Ok((now, now + 24 * 3_600_000, None))
+    Ok(Window { not_before: now, expires_at: now + 24 * 3_600_000, patient: None })
 }
 
 /// Create a one-time invite link into a room (clinicians in that room).
@@ -98,7 +133,7 @@ pub async fn create(
     ClientAddr(addr): ClientAddr,
     ApiJson(input): ApiJson<NewInvite>,
 ) -> Result<(StatusCode, Json<InviteLink>)> {
-    let (not_before, expires_at, patient) = window(&state, &room_id).await?;
+    let Window { not_before, expires_at, patient } = window(&state, &room_id).await?;
     if expires_at <= now_ms() {
         return Err(AppError::Conflict("this consultation is over".into()));
     }
@@ -108,7 +143,7 @@ pub async fn create(
             _ => return Err(AppError::invalid("name", "a guest needs a name of 1 to 120 characters")),
         },
         "patient" => match &patient {
-            Some((_, n)) => n.clone(),
+            Some(p) => p.name.clone(),
             None => return Err(AppError::invalid("kind", "only an appointment's room has a patient")),
         },
         _ => return Err(AppError::invalid("kind", "kind is guest or patient")),
@@ -142,23 +177,67 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     let iso = |ms: i64| crate::scheduling::model::iso(ms);
+    let timezone = match (input.kind.as_str(), patient) {
+        ("patient", Some(p)) => p.timezone,
+        _ => user.timezone.clone(),
+    };
     let link = InviteLink {
         url: format!("{}/join/{token}", state.config.base_url()),
         not_before: iso(not_before),
         expires_at: iso(expires_at),
+        timezone,
     };
     Ok((StatusCode::CREATED, Json(link)))
+}
+
+/// The page of a link opened too early: when it opens, in the invitee's zone (the patient's,
+/// or for a guest the zone of the clinician who made it), and a reload by itself.
+#[derive(askama::Template)]
+#[template(path = "invite_early.html")]
+struct EarlyPage {
+    page: crate::web::PageCtx,
+    opens: String,
+    opens_iso: String,
+    reload_secs: i64,
+}
+
+async fn too_early(
+    state: &AppState,
+    page: crate::web::PageCtx,
+    room_id: &str,
+    kind: &str,
+    created_by: &str,
+    not_before: i64,
+) -> Result<Response> {
+    let zone = match room_patient(state, room_id).await? {
+        Some(p) if kind == "patient" => p.timezone,
+        _ => sqlx::query_scalar::<_, String>("SELECT timezone FROM users WHERE id = $1")
+            .bind(created_by)
+            .fetch_optional(state.db.read())
+            .await?
+            .unwrap_or_else(|| "UTC".into()),
+    };
+    let at = jiff::Timestamp::from_millisecond(not_before).map_err(anyhow::Error::from)?;
+    let opens = crate::web::time::moment(at, &crate::web::time::zone(&zone), &page.tr);
+    // Reload when it opens, and at least every five minutes (a clock that drifts, a move).
+    let reload_secs = ((not_before - now_ms()) / 1000 + 1).clamp(5, 300);
+    let mut answer = crate::web::render(&EarlyPage { page, opens, opens_iso: at.to_string(), reload_secs });
+    if answer.status().is_success() {
+        *answer.status_mut() = StatusCode::CONFLICT;
+    }
+    Ok(answer)
 }
 
 /// `GET /join/{token}`: redeems a link once and enters the room's waiting room.
 pub async fn redeem(
     State(state): State<AppState>,
+    page: crate::web::PageCtx,
     ClientAddr(addr): ClientAddr,
     jar: CookieJar,
     Path(token): Path<String>,
 ) -> Result<Response> {
     let row = sqlx::query(
-        "SELECT id, room_id, not_before, expires_at, used_at, kind, display_name FROM invites WHERE token_hash = $1",
+        "SELECT id, room_id, not_before, expires_at, used_at, kind, display_name, created_by FROM invites WHERE token_hash = $1",
     )
     .bind(token_hash(&token))
     .fetch_optional(state.db.read())
@@ -169,8 +248,10 @@ pub async fn redeem(
     if row.try_get::<i64, _>("expires_at")? <= now {
         return Err(AppError::Gone("this invitation has expired; ask the clinic for a new one".into()));
     }
-    if row.try_get::<i64, _>("not_before")? > now {
-        return Err(AppError::Conflict("this invitation opens 30 minutes before the consultation".into()));
+    let not_before: i64 = row.try_get("not_before")?;
+    if not_before > now {
+        let (kind, by): (String, String) = (row.try_get("kind")?, row.try_get("created_by")?);
+        return too_early(&state, page, &room_id, &kind, &by, not_before).await;
     }
     let mut tx = state.db.write().await?;
     let claimed = sqlx::query("UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL")

@@ -126,6 +126,8 @@ struct RoomPage {
     ended: Option<String>,
     /// Where the consultation's record is, for those who have an account to read it.
     record: Option<String>,
+    /// For clinicians in an appointment's room: the patient a patient link would invite.
+    invite_patient: Option<String>,
 }
 
 /// The agenda panel of a review's call: every case with its outcome as the reader may handle
@@ -228,7 +230,12 @@ pub async fn page(
         (Some(_), true) => record_link(&state, &id).await?,
         _ => None,
     };
+    let invite_patient = match access.role.is_clinical() {
+        true => invites::room_patient(&state, &id).await?.map(|p| p.name),
+        false => None,
+    };
     Ok(crate::web::render(&RoomPage {
+        invite_patient,
         note,
         agenda,
         cases,
