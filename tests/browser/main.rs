@@ -5,6 +5,7 @@ use consilium::seed::{DemoLogin, seed_demo};
 use consilium_tests::browser::{Browser, DESKTOP, PHONE, Viewport};
 use consilium_tests::{TestApp, spawn_app};
 
+mod a11y;
 mod notes;
 mod reviews;
 mod rooms;

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::{demo_app, login_of, sign_in};
 
-async fn token(app: &TestApp, who: &DemoLogin) -> String {
+pub(crate) async fn token(app: &TestApp, who: &DemoLogin) -> String {
     let (s, t) = app
         .send_json(
             Method::POST,
@@ -27,7 +27,7 @@ async fn token(app: &TestApp, who: &DemoLogin) -> String {
 
 /// Dr. Hart's review with Dr. Zhang and Dr. Moreno of Nora Berg's and Li Na's cases, at the
 /// first time all three are free: the review as stored.
-async fn plan_review(app: &TestApp, logins: &[DemoLogin]) -> Value {
+pub(crate) async fn plan_review(app: &TestApp, logins: &[DemoLogin]) -> Value {
     let hart = token(app, login_of(logins, "amelia.hart@")).await;
     let admin = token(app, login_of(logins, "admin@")).await;
     let id_of = |list: &Value| list[0]["id"].as_str().unwrap().to_string();

@@ -86,11 +86,14 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     }
     assert_eq!(seen, (true, true), "camera preview playing and microphone level moving");
     patient.screenshot("room-device-check-zh-CN-phone").await;
+    patient.assert_accessible("the room's device check, zh-CN phone").await;
     patient.click("#join").await;
     patient.wait_for_text("#room-status", "候诊室").await;
     patient.screenshot("room-waiting-zh-CN-phone").await;
+    patient.assert_accessible("the waiting room, zh-CN phone").await;
     doctor.wait_for_text("#waiting", "Nora Berg").await;
     doctor.screenshot("room-waiting-list-en-desktop").await;
+    doctor.assert_accessible("the waiting list, en desktop").await;
     doctor.click("#waiting button.primary").await;
     patient.wait_for_text("#participants", "Dr. Amelia Hart").await;
     // Both see and hear each other: each page decodes the other's video.
@@ -116,6 +119,8 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     doctor.wait_for_text("#participants", "muted").await;
     patient.screenshot("room-call-zh-CN-phone").await;
     doctor.screenshot("room-call-en-desktop").await;
+    patient.assert_accessible("in the call, zh-CN phone").await;
+    doctor.assert_accessible("in the call, en desktop").await;
     doctor.close().await;
     patient.close().await;
 }
@@ -274,6 +279,7 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
     assert!(ready, "the finding with its heatmap shows for the doctor");
     doctor.eval("document.getElementById('viewer-frame').scrollIntoView()").await;
     doctor.screenshot("finding-ready-en-desktop").await;
+    doctor.assert_accessible("an image with a finding to sign off, en desktop").await;
     // The patient sees nothing of an unsigned finding.
     let count = patient.eval("return document.querySelectorAll('.finding').length").await;
     assert_eq!(count, 0, "no finding reaches the patient before sign-off");
@@ -291,6 +297,7 @@ async fn a_shared_photo_is_analysed_and_the_patient_sees_the_finding_only_after_
     assert_eq!(seen[1], false, "no probabilities for the patient");
     patient.eval("document.querySelector('.finding').scrollIntoView()").await;
     patient.screenshot("finding-accepted-zh-CN-phone").await;
+    patient.assert_accessible("a signed-off finding, zh-CN phone").await;
     // The consultation record.
     doctor.goto(&app.url(&format!("/appointments/{}", appt["id"].as_str().unwrap()))).await;
     let record = doctor.wait_for_text("table.record", "Accepted").await;

@@ -65,6 +65,25 @@ fn chromedriver_path() -> Option<PathBuf> {
     candidates.into_iter().flatten().map(PathBuf::from).find(|p| p.exists())
 }
 
+/// axe-core's browser script, from the file `CONSILIUM_AXE` names (`.ci/run` installs the
+/// pinned npm package); `None` outside CI when unset.
+fn axe_source() -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| match std::env::var("CONSILIUM_AXE") {
+        Ok(path) => {
+            Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("CONSILIUM_AXE={path}: {e}")))
+        }
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CONSILIUM_AXE is not set: CI checks every page with axe-core")
+        }
+        Err(_) => {
+            eprintln!("CONSILIUM_AXE not set (path of axe-core's axe.min.js): accessibility checks skipped");
+            None
+        }
+    })
+    .as_deref()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -223,6 +242,37 @@ impl Browser {
             assert!(b > a, "framesDecoded of {id} rises: {a} then {b}");
         }
         decoding
+    }
+
+    /// Runs axe-core (npm `axe-core`, an outside checker of WCAG 2.1 A/AA and best practice)
+    /// on the page as it is now and fails on any critical or serious violation, naming each
+    /// with the elements it found. `what` names the page and state in the message. Skipped with
+    /// a message when axe-core is not installed, except under CI.
+    pub async fn assert_accessible(&self, what: &str) {
+        let Some(found) = self.accessibility_violations().await else { return };
+        assert!(
+            found.is_empty(),
+            "{what}: {} critical or serious accessibility violations:\n{}",
+            found.len(),
+            found.join("\n")
+        );
+    }
+
+    /// axe-core's critical and serious violations on the page as it is now, one line each with
+    /// the elements found; `None` when axe-core is not installed (outside CI).
+    pub async fn accessibility_violations(&self) -> Option<Vec<String>> {
+        let axe = axe_source()?;
+        let script = format!(
+            r#"{axe}
+            ;const done = arguments[arguments.length - 1];
+            axe.run(document, {{ resultTypes: ["violations"] }}).then((r) => done(r.violations
+              .filter((v) => v.impact === "critical" || v.impact === "serious")
+              .map((v) => `${{v.impact}} ${{v.id}}: ${{v.help}}\n    ` + v.nodes.slice(0, 6)
+                .map((n) => n.target.join(" ") + " | " + (n.failureSummary || "").replace(/\n/g, " ")).join("\n    "))),
+              (e) => done(["axe failed: " + e]));"#
+        );
+        let found = self.client.execute_async(&script, vec![]).await.unwrap_or_else(|e| panic!("axe: {e}"));
+        Some(serde_json::from_value(found).unwrap_or_else(|e| panic!("axe's answer: {e}")))
     }
 
     pub async fn path(&self) -> String {
