@@ -96,7 +96,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `invalid`, `conflict`.
     pub code: &'static str,
-    /// A sentence a person understands.
+    /// A sentence a person understands, in the language `Accept-Language` asks for (English
+    /// or Chinese; `Content-Language` says which when it is not English).
     pub message: String,
     /// The input field at fault, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,7 +127,7 @@ impl IntoResponse for AppError {
             _ => None,
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code(), message: message.clone(), field } };
-        let mut resp = (status, Json(body)).into_response();
+        let mut resp = (status, Json(&body)).into_response();
         if let AppError::TooManyRequests(wait) = &self {
             let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1); // ceil, at least 1
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -139,6 +140,7 @@ impl IntoResponse for AppError {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp.extensions_mut().insert(RenderedError { status, message });
+        resp.extensions_mut().insert(body.error);
         resp
     }
 }

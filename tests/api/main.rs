@@ -13,6 +13,7 @@ mod hostile;
 mod imaging;
 mod load;
 mod media;
+mod messages;
 mod notes;
 mod openapi;
 mod ops;

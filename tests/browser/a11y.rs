@@ -78,6 +78,10 @@ async fn every_page_passes_axe_in_both_languages_on_a_desktop_and_a_phone() {
             for path in paths {
                 b.goto(&app.url(path)).await;
                 b.assert_accessible(&format!("{path} as {who} in {lang} on a {}", vp.name)).await;
+                if path.contains("no-such") {
+                    // The refusal reads in the page's language.
+                    b.screenshot(&format!("error-not-found-{lang}-{}", vp.name)).await;
+                }
             }
             sign_out(&b, vp).await;
         }

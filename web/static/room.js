@@ -6,6 +6,7 @@ import { localStream } from "/static/devices.js";
 import { Call } from "/static/call.js";
 import * as shared from "/static/images.js";
 import * as agenda from "/static/agenda.js";
+import { apiHeaders } from "/static/ui.js";
 
 const root = document.getElementById("room");
 const t = (key) => root.dataset["t" + key.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())];
@@ -392,7 +393,7 @@ if (inviteForm) {
     const request = kind() === "patient" ? { kind: "patient" } : { kind: "guest", name: f.name.value.trim() };
     const response = await fetch(`/api/v1/rooms/${inviteForm.dataset.room}/invites`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: apiHeaders({ "content-type": "application/json" }),
       body: JSON.stringify(request),
     });
     const body = await response.json();
@@ -420,7 +421,7 @@ if (deviceForm) {
     const error = $("device-form-error");
     const response = await fetch(`/api/v1/rooms/${deviceForm.dataset.room}/device-tokens`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: apiHeaders({ "content-type": "application/json" }),
       body: JSON.stringify({ label: deviceForm.elements.label.value.trim() }),
     });
     const body = await response.json();

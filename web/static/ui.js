@@ -13,8 +13,11 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** Headers for the server's JSON API: its refusals come back in the page's language. */
+export const apiHeaders = (extra = {}) => ({ "accept-language": document.documentElement.lang, ...extra });
+
 export async function api(method, url, body, type = "application/json") {
-  const init = { method, headers: {} };
+  const init = { method, headers: apiHeaders() };
   if (body !== undefined) {
     init.body = type === "application/json" ? JSON.stringify(body) : body;
     init.headers["content-type"] = type;
@@ -30,7 +33,7 @@ export async function api(method, url, body, type = "application/json") {
 export async function request(method, url, body) {
   const r = await fetch(url, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
+    headers: apiHeaders(body ? { "content-type": "application/json" } : {}),
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await r.text();

@@ -229,7 +229,7 @@ async fn start(
         role: RoomRole::Device.as_str(),
         media: MediaState { audio: true, video: direction == Direction::Ingest, ..Default::default() },
     };
-    room.send(Command::Connect(Conn { peer, role: RoomRole::Device, tx }))
+    room.send(Command::Connect(Conn { peer, role: RoomRole::Device, tx, lang: crate::web::i18n::Lang::En }))
         .await
         .map_err(|_| AppError::Unavailable("the room is closing".into()))?;
     let gone: SignalSink = {

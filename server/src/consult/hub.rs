@@ -33,6 +33,8 @@ pub struct Conn {
     pub peer: Peer,
     pub role: RoomRole,
     pub tx: mpsc::Sender<Outbound>,
+    /// The language the room's refusals are told to this connection in.
+    pub lang: crate::web::i18n::Lang,
 }
 
 pub enum Command {

@@ -245,8 +245,15 @@ impl Room {
         self.broadcast(&ServerMsg::ParticipantUpdated { participant }, None);
     }
 
+    /// Refuses `id`'s message, in that connection's language.
     fn error(&self, id: &PeerId, code: &'static str, message: &str) {
-        self.send(id, ServerMsg::Error { code, message: message.to_string() });
+        let lang = self
+            .conns
+            .iter()
+            .find(|m| m.conn.peer.id == *id)
+            .map_or(crate::web::i18n::Lang::En, |m| m.conn.lang);
+        let message = crate::web::i18n::Tr(lang).message(message).into_owned();
+        self.send(id, ServerMsg::Error { code, message });
     }
 
     /// Handles one message; true when the room has ended.

@@ -56,6 +56,7 @@ pub async fn upgrade(
     if !same_origin(&headers) {
         return Err(AppError::Forbidden);
     }
+    let lang = crate::web::negotiate_headers(&headers, user.as_ref());
     let entrant = enter(&state, user, &headers, &room_id, &addr).await?;
     if super::db::ended_at(&state.db, &room_id).await?.is_some() {
         return Err(AppError::Gone("this consultation has ended".into()));
@@ -69,15 +70,23 @@ pub async fn upgrade(
     };
     let room = state.hub.room(&RoomId::new(room_id)).ok_or_else(restarting)?;
     let role = entrant.access.role;
-    Ok(ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| session(socket, room, peer, role)))
+    Ok(ws
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(socket, room, peer, role, lang)))
 }
 
-async fn session(socket: WebSocket, room: mpsc::Sender<Command>, peer: Peer, role: access::RoomRole) {
+async fn session(
+    socket: WebSocket,
+    room: mpsc::Sender<Command>,
+    peer: Peer,
+    role: access::RoomRole,
+    lang: crate::web::i18n::Lang,
+) {
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let id = peer.id.clone();
-    if room.send(Command::Connect(Conn { peer, role, tx: tx.clone() })).await.is_err() {
+    if room.send(Command::Connect(Conn { peer, role, tx: tx.clone(), lang })).await.is_err() {
         return;
     }
     let writer = tokio::spawn(async move {

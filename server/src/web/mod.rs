@@ -139,13 +139,22 @@ pub fn negotiate(parts: &Parts, user: Option<&CurrentUser>) -> Lang {
     if let Some(l) = user.and_then(|u| u.locale) {
         return l;
     }
+    negotiate_headers(&parts.headers, None)
+}
+
+/// The language for a request from its headers: the account's setting, then the language
+/// cookie, then `Accept-Language` (which the pages' scripts set to the page's language), then
+/// English.
+pub fn negotiate_headers(headers: &axum::http::HeaderMap, user: Option<&CurrentUser>) -> Lang {
+    if let Some(l) = user.and_then(|u| u.locale) {
+        return l;
+    }
     if let Some(l) =
-        CookieJar::from_headers(&parts.headers).get(LANG_COOKIE).and_then(|c| Lang::from_code(c.value()))
+        CookieJar::from_headers(headers).get(LANG_COOKIE).and_then(|c| Lang::from_code(c.value()))
     {
         return l;
     }
-    parts
-        .headers
+    headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .map(Lang::from_accept_language)
@@ -209,8 +218,17 @@ pub async fn edge_errors(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     // The language is worked out only for a page that may need an error page: API calls,
-    // the hot path, skip the cookie and Accept-Language parsing.
+    // the hot path, skip the cookie and Accept-Language parsing unless they fail.
     let lang = wants_page.then(|| negotiate(&parts, None));
+    let api_asks = (!wants_page && parts.uri.path().starts_with("/api/")).then(|| {
+        let mut asks = axum::http::HeaderMap::new();
+        for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
+            if let Some(v) = parts.headers.get(&name) {
+                asks.insert(name, v.clone());
+            }
+        }
+        asks
+    });
     let mut resp = next.run(Request::from_parts(parts, body)).await;
     let plain =
         resp.headers().get(header::CONTENT_TYPE).is_none_or(|ct| ct.as_bytes().starts_with(b"text/plain"));
@@ -223,6 +241,9 @@ pub async fn edge_errors(req: Request, next: Next) -> Response {
         // FHIR clients read every refusal as an OperationOutcome, whoever made it.
         return crate::fhir::outcome::convert(resp);
     }
+    if let Some(asks) = api_asks {
+        return in_their_language(resp, &asks);
+    }
     let Some(lang) = lang else { return resp };
     let Some(err) = resp.extensions().get::<RenderedError>().cloned() else { return resp };
     let mut out = error_page(lang, err.status, err.message);
@@ -230,6 +251,25 @@ pub async fn edge_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::RETRY_AFTER, v.clone());
     }
     out
+}
+
+/// An API refusal with its message in the language the request asked for (the documented
+/// error shape, the same status and headers, `Content-Language` added).
+fn in_their_language(mut resp: Response, asks: &axum::http::HeaderMap) -> Response {
+    let Some(detail) = resp.extensions().get::<crate::error::ErrorDetail>().cloned() else { return resp };
+    let tr = Tr(negotiate_headers(asks, None));
+    let message = tr.message(&detail.message);
+    if message == detail.message {
+        return resp;
+    }
+    let body = crate::error::ErrorBody {
+        error: crate::error::ErrorDetail { message: message.into_owned(), ..detail },
+    };
+    let Ok(json) = serde_json::to_vec(&body) else { return resp };
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp.headers_mut().insert(header::CONTENT_LANGUAGE, axum::http::HeaderValue::from_static(tr.html_lang()));
+    *resp.body_mut() = axum::body::Body::from(json);
+    resp
 }
 
 /// Paths that programs call, whose errors stay JSON whatever `Accept` says.
@@ -248,6 +288,7 @@ pub fn error_page(lang: Lang, status: StatusCode, message: String) -> Response {
         s if s.is_server_error() => tr.t("error.server"),
         _ => tr.t("error.bad_input"),
     };
+    let message = tr.message(&message).into_owned();
     let page = PageCtx { tr, user: None, path: String::new() };
     let mut out = render(&ErrorPage { page, status: status.as_u16(), title, message });
     *out.status_mut() = status;

@@ -2,6 +2,7 @@
 //! The clinical record's texts (notes, outcomes, the chart) are in `record.rs`.
 
 mod audit;
+pub mod errors;
 mod record;
 mod review;
 
