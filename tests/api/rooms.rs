@@ -26,9 +26,13 @@ pub(crate) async fn connect(app: &TestApp, room: &str, token: &str) -> Result<So
 
 /// The next JSON message, failing after 5 s.
 pub(crate) async fn next(s: &mut Socket) -> Value {
+    next_within(s, Duration::from_secs(5)).await
+}
+
+/// The next JSON message, failing after `wait`.
+pub(crate) async fn next_within(s: &mut Socket, wait: Duration) -> Value {
     loop {
-        let frame =
-            tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("a message within 5 s");
+        let frame = tokio::time::timeout(wait, s.next()).await.expect("a message in time");
         match frame {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
             Some(Ok(Message::Close(_))) | None => return json!({"type": "closed"}),

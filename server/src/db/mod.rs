@@ -119,12 +119,11 @@ impl Db {
                 .after_connect(move |conn, _meta| Box::pin(prepare(conn, engine, read_only)))
         };
         // The write side first: it creates the file and migrates before any reader opens it.
-        let write_pool = pool(if engine == Engine::Sqlite { 1 } else { size }, false)
-            .connect_with(options.clone())
+        let write_pool = open(&options, || pool(if engine == Engine::Sqlite { 1 } else { size }, false))
             .await
             .with_context(connecting)?;
         migrator(engine).run(&write_pool).await.context("applying migrations")?;
-        let reads = pool(size, true).connect_with(options).await.with_context(connecting)?;
+        let reads = open(&options, || pool(size, true)).await.with_context(connecting)?;
         let writes = match engine {
             Engine::Sqlite => Writes::Sqlite(sqlite_writer::Writer::start(write_pool, settings)),
             Engine::Postgres => Writes::Postgres(write_pool),
@@ -228,6 +227,25 @@ async fn prepare(conn: &mut AnyConnection, engine: Engine, read_only: bool) -> R
         }
     }
     Ok(())
+}
+
+/// Opens a pool, trying again a few times while the database is slow to give its first
+/// connection (a busy disk, a machine under load): starting is not a request, and may wait
+/// longer than the acquire timeout that bounds one.
+async fn open(
+    options: &AnyConnectOptions,
+    pool: impl Fn() -> AnyPoolOptions,
+) -> std::result::Result<sqlx::AnyPool, sqlx::Error> {
+    const TRIES: u32 = 5;
+    for attempt in 1.. {
+        match pool().connect_with(options.clone()).await {
+            Err(sqlx::Error::PoolTimedOut) if attempt < TRIES => {
+                tracing::warn!(attempt, "the database is slow to open; trying again");
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns by its last attempt")
 }
 
 /// The migrations compiled into the binary, so a deployment needs no files beside it. Most are
