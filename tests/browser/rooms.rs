@@ -92,6 +92,9 @@ async fn the_doctor_admits_the_patient_from_the_waiting_room_and_they_chat() {
     patient.screenshot("room-waiting-zh-CN-phone").await;
     patient.assert_accessible("the waiting room, zh-CN phone").await;
     doctor.wait_for_text("#waiting", "Nora Berg").await;
+    // Someone arriving in the waiting room is announced to a clinician using a screen reader.
+    let live = doctor.eval("return document.getElementById('waiting').getAttribute('aria-live')").await;
+    assert_eq!(live, "polite");
     doctor.screenshot("room-waiting-list-en-desktop").await;
     doctor.assert_accessible("the waiting list, en desktop").await;
     doctor.click("#waiting button.primary").await;
