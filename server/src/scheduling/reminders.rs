@@ -77,33 +77,48 @@ pub async fn queue(
 }
 
 /// Queues one notice due now: `kind` `outcome` tells `recipient` of the signed case outcome
-/// `object_id`. Written in the caller's transaction. The same notice queued again in the same
-/// millisecond after it was cancelled (moved, then moved back) is revived, not lost.
+/// `object_id`. Written in the caller's transaction.
 pub async fn notify(conn: &mut AnyConnection, kind: &str, object_id: &str, recipient: &str) -> Result<()> {
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
-         VALUES ($1, $2, $3, $4, 0, $5, 'pending', 0, $5)
-         ON CONFLICT (kind, object_id, recipient_id, offset_minutes, due_at)
-         DO UPDATE SET status = 'pending' WHERE reminders.status = 'cancelled'",
-    )
-    .bind(new_id())
-    .bind(kind)
-    .bind(object_id)
-    .bind(recipient)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    notify_all(conn, kind, object_id, &[recipient]).await
 }
 
 /// Tells the patient and the doctor of appointment `id` that it was booked, moved or
 /// cancelled (with the calendar entry attached). Call after [`cancel`] on a move or a
 /// cancellation, which withdraws notices not sent yet.
 pub async fn tell(conn: &mut AnyConnection, notice: Notice, id: &str, people: [&str; 2]) -> Result<()> {
-    for person in people {
-        notify(conn, notice.kind(), id, person).await?;
+    notify_all(conn, notice.kind(), id, &people).await
+}
+
+/// Notices due now for each of `recipients`, in one statement. The same notice queued again
+/// in the same millisecond after it was cancelled (moved, then moved back) is revived, not
+/// lost.
+async fn notify_all(
+    conn: &mut AnyConnection,
+    kind: &str,
+    object_id: &str,
+    recipients: &[&str],
+) -> Result<()> {
+    let now = now_ms();
+    // Four placeholders a row: id, kind, object, recipient; the time is the last one.
+    let time = recipients.len() * 4 + 1;
+    let values: Vec<String> = (0..recipients.len())
+        .map(|i| {
+            let b = i * 4;
+            format!("(${}, ${}, ${}, ${}, 0, ${time}, 'pending', 0, ${time})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO reminders (id, kind, object_id, recipient_id, offset_minutes, due_at, status, attempts, created_at)
+         VALUES {}
+         ON CONFLICT (kind, object_id, recipient_id, offset_minutes, due_at)
+         DO UPDATE SET status = 'pending' WHERE reminders.status = 'cancelled'",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for recipient in recipients {
+        q = q.bind(new_id()).bind(kind).bind(object_id).bind(*recipient);
     }
+    q.bind(now).execute(conn).await?;
     Ok(())
 }
 
